@@ -1,0 +1,1 @@
+"""Implementations of the ``sclong-tl`` sub-commands, one module each (see :mod:`sclong_tl.cli`)."""
