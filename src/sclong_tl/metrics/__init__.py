@@ -1,0 +1,30 @@
+"""Evaluation metrics: batch integration, GRN recovery and perturbation prediction.
+
+- :func:`silhouette_batch_asw` - batch ASW via scib-metrics (paper Fig. 6).
+- :func:`aupr_ratio`, :func:`epr` - GRN recovery against a ground-truth network (paper Fig. 5).
+- :func:`top_de_genes`, :func:`perturbation_scores`, :func:`gi_magnitude` - perturbation prediction (paper Fig. 2).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "silhouette_batch_asw": "sclong_tl.metrics._integration",
+    "aupr_ratio": "sclong_tl.metrics._grn",
+    "epr": "sclong_tl.metrics._grn",
+    "top_de_genes": "sclong_tl.metrics._perturbation",
+    "perturbation_scores": "sclong_tl.metrics._perturbation",
+    "gi_magnitude": "sclong_tl.metrics._perturbation",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'sclong_tl.metrics' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value

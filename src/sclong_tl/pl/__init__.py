@@ -1,0 +1,1 @@
+"""Plots for the tutorials (matplotlib / seaborn, scanpy style: ``show=False`` returns the Axes)."""
