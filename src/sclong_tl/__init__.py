@@ -38,11 +38,11 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 __all__ = ["__version__", "settings", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import datasets, genes, metrics, model, pl, pp, tl, train, weights
-    from ._api import ScLongModel, load_model
-    from .tl._embed import embed
-    from .tl._grn import grn
-    from .tl._perturbation import predict_perturbation
+    from . import datasets, genes, metrics, model, pl, pp, tl, train, weights  # noqa: F401
+    from ._api import ScLongModel, load_model  # noqa: F401
+    from .tl._embed import embed  # noqa: F401
+    from .tl._grn import grn  # noqa: F401
+    from .tl._perturbation import predict_perturbation  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,289 @@
+"""The user-facing model object: :class:`ScLongModel` and :func:`load_model`."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._device import autocast_context, resolve_device, resolve_dtype
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from .model import ScLong, ScLongConfig
+
+logger = logging.getLogger(__name__)
+
+# names load_model accepts for the default model
+DEFAULT_ALIASES = ("default", "sclong-default")
+
+# memory budget (bytes) for the activations of one forward pass when choosing a batch size
+_CPU_ACTIVATION_BUDGET = 1 << 30
+_GPU_ACTIVATION_BUDGET = 8 << 30
+
+
+class ScLongModel:
+    """A loaded scLong model: the torch module plus its vocabulary and GO graph.
+
+    Parameters
+    ----------
+    module
+        The network.
+    genes
+        Vocabulary (Ensembl IDs) in token order, without the pad position.
+    name
+        Name recorded in the outputs of the tools.
+    path
+        File the weights came from (for the checksum).
+    provenance
+        Where the weights come from.
+    device
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+
+    Attributes
+    ----------
+    config
+        :class:`~sclong_tl.model.ScLongConfig`.
+    genes
+        Vocabulary in token order.
+    module
+        The :class:`~sclong_tl.model.ScLong` torch module (in eval mode).
+    """
+
+    def __init__(self, module: ScLong, genes: list[str], *, name: str = "scLong", path: str | None = None,
+                 provenance: dict[str, Any] | None = None, device: str = "auto") -> None:
+        if len(genes) != module.config.n_genes:
+            raise ValueError(f"{len(genes)} genes for a model with n_genes={module.config.n_genes}")
+        self.genes = list(genes)
+        self.name = name
+        self.path = None if path is None else str(path)
+        self.provenance = dict(provenance or {})
+        self._sha256: str | None = None
+        self.device = resolve_device(device)
+        self.module = module.to(self.device).eval()
+
+    def __repr__(self) -> str:
+        config = self.config
+        return (f"ScLongModel(name={self.name!r}, genes={config.n_genes}, d={config.base_dim}, "
+                f"top_k={config.top_k}, large={config.large_depth}x{config.large_dim}, device={self.device})")
+
+    @property
+    def config(self) -> ScLongConfig:
+        """The model's configuration."""
+        return self.module.config
+
+    @property
+    def edge_index(self) -> np.ndarray:
+        """GO graph edges over vocabulary positions, ``(2, E)`` (row 0 source, row 1 target)."""
+        return self.module.go_conv.edge_index.cpu().numpy()
+
+    @property
+    def edge_weight(self) -> np.ndarray:
+        """GO graph edge weights (Jaccard indices), ``(E,)``."""
+        return self.module.go_conv.edge_weight.cpu().numpy()
+
+    @property
+    def sha256(self) -> str | None:
+        """SHA-256 of the weights file this model was loaded from (None for an unsaved model)."""
+        if self._sha256 is None and self.path is not None:
+            from .weights._format import file_sha256
+
+            self._sha256 = file_sha256(self.path)
+        return self._sha256
+
+    def to(self, device: str) -> ScLongModel:
+        """Move the model to ``device`` (in place) and return it."""
+        self.device = resolve_device(device)
+        self.module.to(self.device)
+        return self
+
+    # --------------------------------------------------------------------------------------- persistence
+    def save(self, path: str | os.PathLike, *, provenance: dict[str, Any] | None = None) -> Path:
+        """Write the model to ``path`` in our safetensors format (see :mod:`sclong_tl.weights`).
+
+        Returns
+        -------
+        The path written.
+        """
+        from .weights._format import Checkpoint, save_checkpoint
+
+        checkpoint = Checkpoint(
+            state_dict=dict(self.module.state_dict()),
+            config=self.config.to_dict(),
+            genes=self.genes,
+            edge_index=self.module.go_conv.edge_index,
+            edge_weight=self.module.go_conv.edge_weight,
+            provenance={"name": self.name, **self.provenance, **(provenance or {})},
+        )
+        written = save_checkpoint(path, checkpoint)
+        self.path, self._sha256 = str(written), None
+        return written
+
+    # ------------------------------------------------------------------------------------------ inference
+    def default_batch_size(self) -> int:
+        """Cells per forward pass that keep activations within ~1 GB on CPU (8 GB on GPU)."""
+        from ._settings import settings
+
+        if settings.batch_size is not None:
+            return settings.batch_size
+        config = self.config
+        widest = max(config.ff_mult * config.base_dim,
+                     config.features_per_head(config.dec_dim_head) * config.dec_heads)
+        per_cell = 4 * (config.n_positions * (6 * config.base_dim + 2 * widest)
+                        + config.top_k * 3 * config.ff_mult * config.large_dim)
+        budget = _GPU_ACTIVATION_BUDGET if self.device.type == "cuda" else _CPU_ACTIVATION_BUDGET
+        return int(max(1, min(256, budget // per_cell)))
+
+    def forward_batch(self, values: np.ndarray | torch.Tensor, *, dtype: str | torch.dtype | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run one batch through the network without the pad position.
+
+        Parameters
+        ----------
+        values
+            ``(cells, n_genes)`` model-space inputs.
+        dtype
+            ``"float32"`` or ``"bfloat16"`` (autocast); default bfloat16 on CUDA, float32 on CPU.
+
+        Returns
+        -------
+        Representations ``(cells, n_genes, d)`` and reconstruction ``(cells, n_genes)`` as float32 tensors on
+        the model's device.
+        """
+        import torch
+
+        values = torch.as_tensor(values, dtype=torch.float32)
+        if values.ndim != 2 or values.shape[1] != self.config.n_genes:
+            raise ValueError(f"values must have shape (cells, {self.config.n_genes}), got {tuple(values.shape)}")
+        if not torch.isfinite(values).all():
+            raise ValueError("values contain NaN or infinite entries")
+        padded = torch.nn.functional.pad(values, (0, 1)).to(self.device)
+        compute_dtype = resolve_dtype(dtype, self.device)
+        with torch.inference_mode(), autocast_context(self.device, compute_dtype):
+            output = self.module(padded)
+        n_genes = self.config.n_genes
+        return (output.representations[:, :n_genes].float(), output.reconstruction[:, :n_genes].float())
+
+    def iter_encode(self, values: np.ndarray | Any, *, batch_size: int | None = None,
+                    dtype: str | torch.dtype | None = None, progress: bool = False
+                    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Encode cells batch by batch.
+
+        Parameters
+        ----------
+        values
+            ``(cells, n_genes)`` model-space inputs (dense array or scipy sparse matrix; rows are densified one
+            batch at a time).
+        batch_size
+            Cells per forward pass (default: :meth:`default_batch_size`).
+        dtype
+            Compute precision (see :meth:`forward_batch`).
+        progress
+            Show a progress bar.
+
+        Yields
+        ------
+        ``(start, representations (b, n_genes, d), reconstruction (b, n_genes))`` as float32 numpy arrays,
+        ``start`` being the index of the batch's first cell.
+        """
+        from tqdm.auto import tqdm
+
+        n_cells = values.shape[0]
+        batch_size = batch_size or self.default_batch_size()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        with tqdm(total=n_cells, disable=not progress, desc="scLong", unit="cell") as bar:
+            for start in range(0, n_cells, batch_size):
+                chunk = values[start : start + batch_size]
+                if hasattr(chunk, "toarray"):
+                    chunk = chunk.toarray()
+                representations, reconstruction = self.forward_batch(np.asarray(chunk), dtype=dtype)
+                bar.update(representations.shape[0])
+                yield start, representations.cpu().numpy(), reconstruction.cpu().numpy()
+
+    def encode(self, values: np.ndarray | Any, *, batch_size: int | None = None,
+               dtype: str | torch.dtype | None = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Per-gene representations and reconstructed values of cells.
+
+        Parameters
+        ----------
+        values
+            ``(cells, n_genes)`` float array already in model space: vocabulary order, preprocessed as
+            :func:`sclong_tl.pp.normalize` does, -10 (any value <= -1) for masked genes.
+        batch_size, dtype, progress
+            See :meth:`iter_encode`.
+
+        Returns
+        -------
+        representations
+            ``(cells, n_genes, d)`` float32.
+        reconstruction
+            ``(cells, n_genes)`` float32.
+
+        Notes
+        -----
+        Deterministic, and a cell's result does not depend on the batch size or the other cells in its batch.
+        """
+        n_cells, d = values.shape[0], self.config.base_dim
+        representations = np.empty((n_cells, self.config.n_genes, d), dtype=np.float32)
+        reconstruction = np.empty((n_cells, self.config.n_genes), dtype=np.float32)
+        for start, batch_repr, batch_recon in self.iter_encode(values, batch_size=batch_size, dtype=dtype,
+                                                                progress=progress):
+            representations[start : start + len(batch_repr)] = batch_repr
+            reconstruction[start : start + len(batch_recon)] = batch_recon
+        return representations, reconstruction
+
+
+def load_model(name_or_path: str | os.PathLike | ScLongModel = "default", *, device: str = "auto") -> ScLongModel:
+    """Load an scLong model.
+
+    Parameters
+    ----------
+    name_or_path
+        A ``.safetensors`` file in our format, a registry name (see :func:`sclong_tl.weights.available`;
+        ``"default"`` is the bundled default model), or an already loaded :class:`ScLongModel` (returned as is,
+        moved to ``device`` unless ``device="auto"``).
+    device
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
+
+    Returns
+    -------
+    The model in eval mode.
+    """
+    if isinstance(name_or_path, ScLongModel):
+        return name_or_path if device == "auto" else name_or_path.to(device)
+    path = Path(os.fspath(name_or_path)).expanduser()
+    if not path.is_file():
+        if path.suffix or os.sep in str(name_or_path):
+            raise FileNotFoundError(f"no model file at {path}")
+        from .weights._registry import fetch
+
+        name = "sclong-default" if str(name_or_path) in DEFAULT_ALIASES else str(name_or_path)
+        path = Path(fetch(name))
+    return _load_file(path, device=device)
+
+
+def _load_file(path: Path, *, device: str) -> ScLongModel:
+    import torch
+
+    from .model import ScLong, ScLongConfig
+    from .weights._format import read_checkpoint
+
+    checkpoint = read_checkpoint(path)
+    config = ScLongConfig.from_dict(checkpoint.config)
+    with torch.random.fork_rng(devices=[]):  # construction draws random features; they are overwritten
+        module = ScLong(config, checkpoint.edge_index, checkpoint.edge_weight)
+    missing, unexpected = module.load_state_dict(checkpoint.state_dict, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{path}: weights do not match the config (missing {missing[:5]}, unexpected "
+                         f"{unexpected[:5]})")
+    name = checkpoint.provenance.get("name", path.stem)
+    model = ScLongModel(module, checkpoint.genes, name=name, path=str(path), provenance=checkpoint.provenance,
+                        device=device)
+    logger.info("loaded %r from %s", model, path)
+    return model

@@ -1,0 +1,142 @@
+"""Performer blocks with the state-dict layout of the official scLong release.
+
+The block structure (pre-LayerNorm attention and feed-forward, FAVOR+ attention with a random projection buffer)
+comes from ``performer-pytorch``; two things are replaced:
+
+- the softmax-kernel feature map, whose key stabiliser is taken **per cell** (over that cell's heads, tokens and
+  features). The reference takes one maximum over the whole batch, so a cell's output there depends on the
+  other cells in its batch through the ``eps`` term; per cell we reproduce the reference run one cell at a
+  time and stay independent of batch size and composition.
+- the projection-redraw bookkeeping: the release keeps its counter as ``<block>.calls_since_last_redraw``.
+"""
+
+from __future__ import annotations
+
+import torch
+from performer_pytorch.performer_pytorch import FastAttention, Performer
+from torch import nn
+
+KERNEL_EPS = 1e-4
+
+
+def softmax_feature_map(data: torch.Tensor, projection: torch.Tensor, *, is_query: bool) -> torch.Tensor:
+    """FAVOR+ positive random features of queries or keys.
+
+    Parameters
+    ----------
+    data
+        Queries or keys, shape ``(batch, heads, tokens, dim_head)``.
+    projection
+        Random feature matrix, shape ``(features, dim_head)``.
+    is_query
+        Queries are stabilised by their per-row maximum; keys by one maximum per cell.
+
+    Returns
+    -------
+    Features of shape ``(batch, heads, tokens, features)`` in the dtype of ``data``.
+    """
+    dim_head = data.shape[-1]
+    normalizer = dim_head**-0.25
+    ratio = projection.shape[0] ** -0.5
+    projected = torch.matmul(data * normalizer, projection.t().to(data.dtype))
+    half_sq_norm = (data * data).sum(dim=-1, keepdim=True) * (normalizer**2 / 2.0)
+    if is_query:
+        stabiliser = projected.amax(dim=-1, keepdim=True)
+    else:
+        stabiliser = projected.amax(dim=(1, 2, 3), keepdim=True)
+    if torch.is_grad_enabled() and (data.requires_grad or projection.requires_grad):
+        return ratio * (torch.exp(projected - half_sq_norm - stabiliser) + KERNEL_EPS)
+    # inference: the same arithmetic in place, saving several (batch, heads, tokens, features) temporaries
+    projected.sub_(half_sq_norm).sub_(stabiliser).exp_().add_(KERNEL_EPS).mul_(ratio)
+    return projected
+
+
+def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Non-causal linear attention ``D^-1 Q (K^T V)`` on feature-mapped queries and keys."""
+    normaliser = torch.matmul(q, k.sum(dim=-2, keepdim=True).transpose(-1, -2))  # (b, h, n, 1)
+    context = torch.matmul(k.transpose(-1, -2), v)  # (b, h, features, dim_head)
+    return torch.matmul(q, context) / normaliser
+
+
+class PerCellFastAttention(FastAttention):
+    """performer-pytorch's ``FastAttention`` with the per-cell key stabiliser (see module docstring)."""
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        q_features = softmax_feature_map(q, self.projection_matrix, is_query=True)
+        k_features = softmax_feature_map(k, self.projection_matrix, is_query=False)
+        return linear_attention(q_features, k_features, v)
+
+
+class ScLongPerformer(Performer):
+    """A non-causal Performer stack in the layout of the official release.
+
+    Parameters
+    ----------
+    dim
+        Token width.
+    depth
+        Number of layers.
+    heads, dim_head
+        Attention heads and their width.
+    nb_features
+        Random features per head (``None``: ``int(dim_head * ln(dim_head))``).
+    ff_mult
+        Feed-forward expansion.
+    feature_redraw_interval
+        Training forward calls between redraws of the random features.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        depth: int,
+        heads: int,
+        dim_head: int,
+        *,
+        nb_features: int | None = None,
+        ff_mult: int = 4,
+        feature_redraw_interval: int = 1000,
+    ) -> None:
+        super().__init__(
+            dim, depth, heads, dim_head, nb_features=nb_features, ff_mult=ff_mult,
+            feature_redraw_interval=feature_redraw_interval, qkv_bias=False, attn_out_bias=True,
+        )
+        for attention_block, _ in self.net.layers:
+            attention = attention_block.fn
+            original = attention.fast_attention
+            replacement = PerCellFastAttention(original.dim_heads, original.nb_features)
+            replacement.projection_matrix.copy_(original.projection_matrix)
+            attention.fast_attention = replacement
+        # the release stores the redraw counter on the block itself, not in a ProjectionUpdater
+        del self.proj_updater
+        self.feature_redraw_interval = feature_redraw_interval
+        self.register_buffer("calls_since_last_redraw", torch.tensor(0))
+
+    def fix_projection_matrices_(self) -> None:
+        """Never redraw the random features again."""
+        self.feature_redraw_interval = None
+
+    @torch.no_grad()
+    def redraw_projection_matrices(self) -> None:
+        """Draw fresh random features for every attention layer."""
+        for module in self.modules():
+            if isinstance(module, FastAttention):
+                module.redraw_projection_matrix(module.projection_matrix.device)
+        self.calls_since_last_redraw.zero_()
+
+    def _count_call(self) -> None:
+        if not self.training or self.feature_redraw_interval is None:
+            return
+        if int(self.calls_since_last_redraw) >= self.feature_redraw_interval:
+            self.redraw_projection_matrices()
+            return
+        self.calls_since_last_redraw += 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        self._count_call()
+        return self.net(x)
+
+
+def find_performers(module: nn.Module) -> list[ScLongPerformer]:
+    """All Performer stacks inside ``module``."""
+    return [child for child in module.modules() if isinstance(child, ScLongPerformer)]

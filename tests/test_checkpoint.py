@@ -1,0 +1,95 @@
+"""Our safetensors format, the official-checkpoint converter and the restricted unpickler."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import sclong_tl as sl
+from _reference_helpers import REFERENCE_A, convert_reference, reference_inputs
+from sclong_tl._safe_pickle import UnsafePickleError, load_restricted
+from sclong_tl.cli import main as cli_main
+from sclong_tl.model import build_random_model
+
+
+def test_convert_twice_is_byte_identical(tmp_path):
+    first = convert_reference(tmp_path / "a.safetensors").read_bytes()
+    second = convert_reference(tmp_path / "b.safetensors").read_bytes()
+    assert first == second
+
+
+def test_cli_convert(tmp_path, capsys):
+    out = tmp_path / "cli.safetensors"
+    status = cli_main(["convert", "--checkpoint", str(REFERENCE_A / "model.pth"), "--hyperparams",
+                       str(REFERENCE_A / "model.pkl"), "--genes", str(REFERENCE_A / "genes.txt"), "--out", str(out)])
+    assert status == 0 and out.is_file()
+    model = sl.load_model(out, device="cpu")
+    assert model.genes[:2] == (REFERENCE_A / "genes.txt").read_text().split()[:2]
+    assert model.module.pos_emb.emb.weight.dtype == torch.float64  # the release's float64 table is preserved
+    assert model.provenance["checkpoint_file"] == "model.pth"
+
+
+def test_save_load_round_trip_is_exact(tmp_path):
+    model = sl.load_model(convert_reference(tmp_path / "ref.safetensors"), device="cpu")
+    resaved = model.save(tmp_path / "resaved.safetensors")
+    again = sl.load_model(resaved, device="cpu")
+    for key, value in model.module.state_dict().items():
+        assert torch.equal(value, again.module.state_dict()[key]), key
+    np.testing.assert_array_equal(model.edge_index, again.edge_index)
+    x = reference_inputs("inputs")[:2]
+    np.testing.assert_array_equal(model.encode(x)[0], again.encode(x)[0])
+    assert again.sha256 and len(again.sha256) == 64
+
+
+def test_random_model_round_trip(tmp_path):
+    genes = [f"ENSG{i:011d}" for i in range(30)]
+    edges = np.array([[0, 1, 2, 2], [0, 0, 1, 2]])
+    model = build_random_model("tiny", genes, edges, np.ones(4, dtype=np.float32), seed=3, top_k=8)
+    path = model.save(tmp_path / "random.safetensors")
+    again = sl.load_model(path)
+    values = np.random.default_rng(0).random((3, 30)).astype(np.float32)
+    np.testing.assert_array_equal(model.encode(values)[1], again.encode(values)[1])
+    same_seed = build_random_model("tiny", genes, edges, np.ones(4, dtype=np.float32), seed=3, top_k=8)
+    np.testing.assert_array_equal(model.encode(values)[1], same_seed.encode(values)[1])
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_malicious_pickle_is_refused(tmp_path):
+    payload = pickle.dumps({"max_seq_len": 3, "evil": _Evil()})
+    with pytest.raises(UnsafePickleError, match=r"posix\.system|os\.system|refusing"):
+        load_restricted(payload)
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(payload)
+    with pytest.raises(UnsafePickleError):
+        sl.weights.convert_official(REFERENCE_A / "model.pth", evil, REFERENCE_A / "genes.txt", tmp_path / "x.st")
+    assert not (tmp_path / "x.st").exists()
+
+
+def test_restricted_unpickler_reads_release_hyperparameters():
+    params = load_restricted(REFERENCE_A / "model.pkl")
+    assert params["device"] == "cuda" and params["max_seq_len"] == 2001
+    np.testing.assert_array_equal(params["G_go"].numpy(), np.load(REFERENCE_A / "go_edge_index.npy"))
+
+
+def test_non_checkpoint_files_are_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    plain = tmp_path / "plain.safetensors"
+    save_file({"w": torch.zeros(2)}, str(plain))
+    with pytest.raises(ValueError, match="not an sclong_tl checkpoint"):
+        sl.load_model(plain)
+    with pytest.raises(FileNotFoundError):
+        sl.load_model(tmp_path / "missing.safetensors")
+    with pytest.raises(ValueError, match="scLong state dict"):
+        torch.save({"model_state_dict": {"a": torch.zeros(1)}}, tmp_path / "bad.pth")
+        sl.weights.convert_official(tmp_path / "bad.pth", REFERENCE_A / "model.pkl", REFERENCE_A / "genes.txt",
+                                    tmp_path / "out.safetensors")
