@@ -22,9 +22,12 @@ logger = logging.getLogger(__name__)
 # names load_model accepts for the default model
 DEFAULT_ALIASES = ("default", "sclong-default")
 
-# memory budget (bytes) for the activations of one forward pass when choosing a batch size
+# memory budget (bytes) for the activations of one forward pass when choosing a batch size; on CPU small batches
+# keep the full-length blocks' activations in cache (measured: 8 cells/batch ~1.7x faster than 64 for "tiny")
 _CPU_ACTIVATION_BUDGET = 1 << 30
 _GPU_ACTIVATION_BUDGET = 8 << 30
+_CPU_MAX_BATCH = 8
+_GPU_MAX_BATCH = 256
 
 
 class ScLongModel:
@@ -126,7 +129,7 @@ class ScLongModel:
 
     # ------------------------------------------------------------------------------------------ inference
     def default_batch_size(self) -> int:
-        """Cells per forward pass that keep activations within ~1 GB on CPU (8 GB on GPU)."""
+        """Cells per forward pass: activations within ~1 GB and at most 8 cells on CPU (8 GB, 256 on GPU)."""
         from ._settings import settings
 
         if settings.batch_size is not None:
@@ -136,8 +139,9 @@ class ScLongModel:
                      config.features_per_head(config.dec_dim_head) * config.dec_heads)
         per_cell = 4 * (config.n_positions * (6 * config.base_dim + 2 * widest)
                         + config.top_k * 3 * config.ff_mult * config.large_dim)
-        budget = _GPU_ACTIVATION_BUDGET if self.device.type == "cuda" else _CPU_ACTIVATION_BUDGET
-        return int(max(1, min(256, budget // per_cell)))
+        on_gpu = self.device.type == "cuda"
+        budget = _GPU_ACTIVATION_BUDGET if on_gpu else _CPU_ACTIVATION_BUDGET
+        return int(max(1, min(_GPU_MAX_BATCH if on_gpu else _CPU_MAX_BATCH, budget // per_cell)))
 
     def forward_batch(self, values: np.ndarray | torch.Tensor, *, dtype: str | torch.dtype | None = None
                       ) -> tuple[torch.Tensor, torch.Tensor]:
