@@ -17,6 +17,9 @@ from performer_pytorch.performer_pytorch import FastAttention, Performer
 from torch import nn
 
 KERNEL_EPS = 1e-4
+# tokens per feed-forward chunk at inference: position-wise blocks run chunk by chunk so their activations stay
+# in cache (exact: LayerNorm and the feed-forward act on each token alone)
+INFERENCE_TOKEN_CHUNK = 2048
 
 
 def softmax_feature_map(data: torch.Tensor, projection: torch.Tensor, *, is_query: bool) -> torch.Tensor:
@@ -38,7 +41,7 @@ def softmax_feature_map(data: torch.Tensor, projection: torch.Tensor, *, is_quer
     dim_head = data.shape[-1]
     normalizer = dim_head**-0.25
     ratio = projection.shape[0] ** -0.5
-    projected = torch.matmul(data * normalizer, projection.t().to(data.dtype))
+    projected = nn.functional.linear(data * normalizer, projection.to(data.dtype))  # one GEMM over all heads
     half_sq_norm = (data * data).sum(dim=-1, keepdim=True) * (normalizer**2 / 2.0)
     if is_query:
         stabiliser = projected.amax(dim=-1, keepdim=True)
@@ -52,10 +55,15 @@ def softmax_feature_map(data: torch.Tensor, projection: torch.Tensor, *, is_quer
 
 
 def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Non-causal linear attention ``D^-1 Q (K^T V)`` on feature-mapped queries and keys."""
-    normaliser = torch.matmul(q, k.sum(dim=-2, keepdim=True).transpose(-1, -2))  # (b, h, n, 1)
-    context = torch.matmul(k.transpose(-1, -2), v)  # (b, h, features, dim_head)
-    return torch.matmul(q, context) / normaliser
+    """Non-causal linear attention ``D^-1 Q (K^T V)`` on feature-mapped queries and keys.
+
+    The normaliser ``Q (K^T 1)`` rides along as an extra column of the context, so one batched product gives
+    numerator and denominator together.
+    """
+    ones = torch.ones((*v.shape[:-1], 1), dtype=v.dtype, device=v.device)
+    context = torch.matmul(k.transpose(-1, -2), torch.cat([v, ones], dim=-1))  # (b, h, features, dim_head + 1)
+    numerator_and_normaliser = torch.matmul(q, context)
+    return numerator_and_normaliser[..., :-1] / numerator_and_normaliser[..., -1:]
 
 
 class PerCellFastAttention(FastAttention):
@@ -134,7 +142,16 @@ class ScLongPerformer(Performer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         self._count_call()
-        return self.net(x)
+        if torch.is_grad_enabled():
+            return self.net(x)
+        # inference: same residual stack, position-wise feed-forward applied in token chunks, in place
+        x = x.clone()
+        for attention_block, feed_forward_block in self.net.layers:
+            x += attention_block(x)
+            for start in range(0, x.shape[1], INFERENCE_TOKEN_CHUNK):
+                chunk = x[:, start : start + INFERENCE_TOKEN_CHUNK]
+                chunk += feed_forward_block(chunk)
+        return x
 
 
 def find_performers(module: nn.Module) -> list[ScLongPerformer]:
