@@ -93,3 +93,20 @@ def test_non_checkpoint_files_are_refused(tmp_path):
         torch.save({"model_state_dict": {"a": torch.zeros(1)}}, tmp_path / "bad.pth")
         sl.weights.convert_official(tmp_path / "bad.pth", REFERENCE_A / "model.pkl", REFERENCE_A / "genes.txt",
                                     tmp_path / "out.safetensors")
+
+
+def test_half_precision_storage(tmp_path):
+    genes = [f"ENSG{i:011d}" for i in range(30)]
+    edges = np.array([[0, 1, 2, 2], [0, 0, 1, 2]])
+    model = build_random_model("tiny", genes, edges, np.ones(4, dtype=np.float32), seed=1, top_k=8)
+    full = model.save(tmp_path / "full.safetensors")
+    half = model.save(tmp_path / "half.safetensors", storage_dtype="float16")
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    again = sl.load_model(half)
+    assert again.module.token_emb.fc1.weight.dtype == torch.float32
+    reference = model.module.state_dict()
+    for key, value in again.module.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, reference[key].to(torch.float16).float())
+    with pytest.raises(ValueError, match="storage_dtype"):
+        model.save(tmp_path / "x.safetensors", storage_dtype="int8")

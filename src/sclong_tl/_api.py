@@ -106,17 +106,37 @@ class ScLongModel:
         return self
 
     # --------------------------------------------------------------------------------------- persistence
-    def save(self, path: str | os.PathLike, *, provenance: dict[str, Any] | None = None) -> Path:
+    def save(self, path: str | os.PathLike, *, provenance: dict[str, Any] | None = None,
+             storage_dtype: str | None = None) -> Path:
         """Write the model to ``path`` in our safetensors format (see :mod:`sclong_tl.weights`).
+
+        Parameters
+        ----------
+        path
+            Destination ``.safetensors`` file.
+        provenance
+            Extra provenance entries recorded in the file.
+        storage_dtype
+            ``"float16"`` or ``"bfloat16"`` stores floating-point weights at half size (loaded back into
+            float32); None keeps each tensor's dtype.
 
         Returns
         -------
         The path written.
         """
+        import torch
+
         from .weights._format import Checkpoint, save_checkpoint
 
+        state_dict = dict(self.module.state_dict())
+        if storage_dtype is not None:
+            if storage_dtype not in ("float16", "bfloat16"):
+                raise ValueError(f"storage_dtype must be 'float16' or 'bfloat16', got {storage_dtype!r}")
+            half = getattr(torch, storage_dtype)
+            state_dict = {key: value.to(half) if value.is_floating_point() else value
+                          for key, value in state_dict.items()}
         checkpoint = Checkpoint(
-            state_dict=dict(self.module.state_dict()),
+            state_dict=state_dict,
             config=self.config.to_dict(),
             genes=self.genes,
             edge_index=self.module.go_conv.edge_index,
