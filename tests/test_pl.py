@@ -81,6 +81,15 @@ def test_grn_pr_curves_one_line_per_method_plus_random():
     assert len(ax.get_legend().get_texts()) == 3
 
 
+def test_grn_pr_curves_accepts_candidate_edge_frames():
+    frame = pd.DataFrame({"label": [1, 0, 0, 1, 0], "score": [0.9, 0.8, 0.1, 0.7, 0.2]})
+    ax = sl.pl.grn_pr_curves({"m": frame}, random_line=False, show=False)
+    assert [line.get_label() for line in ax.get_lines()] == ["m"]
+    assert ax.get_lines()[0].get_ydata().max() == 1.0
+    with pytest.raises(ValueError, match="lacks the columns"):
+        sl.pl.grn_pr_curves({"m": frame[["label"]]}, show=False)
+
+
 def test_grn_pr_curves_rejects_mismatched_input():
     with pytest.raises(ValueError, match="same length"):
         sl.pl.grn_pr_curves({"m": ([0, 1, 1], [0.1, 0.2])}, show=False)

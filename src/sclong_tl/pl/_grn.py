@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ._utils import PALETTE, bar_colors, finish, new_axes, pyplot
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def grn_pr_curves(
-    predictions: Mapping[str, tuple[Sequence[int] | np.ndarray, Sequence[float] | np.ndarray]],
+    predictions: Mapping[str, tuple[Sequence[int] | np.ndarray, Sequence[float] | np.ndarray] | pd.DataFrame],
     *,
     title: str | None = None,
     random_line: bool = True,
@@ -31,7 +31,8 @@ def grn_pr_curves(
     predictions
         ``{method: (labels, scores)}``: for the same candidate edges (e.g. every TF -> gene pair of the
         ground truth's genes), ``labels`` marks the true edges (1/0) and ``scores`` is the method's edge weight
-        (larger = more confident).
+        (larger = more confident). A DataFrame with ``label`` and ``score`` columns, as
+        :func:`sclong_tl.metrics.candidate_edges` returns, is accepted in place of the pair.
     title
         Axes title.
     random_line
@@ -57,8 +58,8 @@ def grn_pr_curves(
         raise ValueError("predictions is empty")
     ax = new_axes(ax, figsize)
     prevalences = []
-    for index, (method, (labels, scores)) in enumerate(predictions.items()):
-        labels, scores = np.asarray(labels), np.asarray(scores, dtype=float)
+    for index, (method, prediction) in enumerate(predictions.items()):
+        labels, scores = _labels_and_scores(method, prediction)
         if labels.shape != scores.shape or labels.ndim != 1:
             raise ValueError(f"{method}: labels and scores must be 1-D of the same length, got {labels.shape} "
                              f"and {scores.shape}")
@@ -153,3 +154,18 @@ def grn_scores(
         figure.suptitle(title)
     figure.tight_layout()
     return finish(figure, axes, show=show, save=save)
+
+
+def _labels_and_scores(method: str, prediction: Any) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 labels and float scores from a ``(labels, scores)`` pair or a DataFrame with those columns."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(prediction, pd.DataFrame):
+        missing = {"label", "score"} - set(prediction.columns)
+        if missing:
+            raise ValueError(f"{method}: the DataFrame lacks the columns {sorted(missing)}")
+        labels, scores = prediction["label"], prediction["score"]
+    else:
+        labels, scores = prediction
+    return np.asarray(labels), np.asarray(scores, dtype=float)
