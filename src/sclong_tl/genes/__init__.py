@@ -1,0 +1,27 @@
+"""Gene vocabulary, symbol / Ensembl tables, GO annotations and the GO gene graph.
+
+Package data (``sclong_tl/genes/data``, provenance in its README.md): HGNC / GENCODE v44 / org.Hs.eg.db symbol
+tables, org.Hs.eg.db GO annotations and the default vocabulary, rebuilt by ``scripts/build_gene_tables.py`` and
+``scripts/build_vocabulary.py`` from public sources.
+"""
+
+from ._symbols import (
+    SymbolTable,
+    looks_like_ensembl,
+    strip_ensembl_version,
+    symbol_table,
+    symbol_to_ensembl,
+)
+from ._vocabulary import common_genes, default_vocabulary, ensembl_to_symbol, load_gene2go
+
+__all__ = [
+    "SymbolTable",
+    "common_genes",
+    "default_vocabulary",
+    "ensembl_to_symbol",
+    "load_gene2go",
+    "looks_like_ensembl",
+    "strip_ensembl_version",
+    "symbol_table",
+    "symbol_to_ensembl",
+]

@@ -1,0 +1,14 @@
+"""Preprocessing for scLong: gene-ID harmonisation onto a model vocabulary and the paper's normalisation.
+
+Typical use (the tools call these for you)::
+
+    match = sl.pp.match_genes(adata, model.genes)           # symbols or Ensembl IDs, auto-detected
+    for start, values in sl.pp.iter_model_inputs(adata, model.genes, gene_match=match):
+        ...                                                   # float32 (cells, n_genes), model space
+"""
+
+from ._inputs import iter_model_inputs
+from ._match import GeneMatch, match_genes
+from ._normalize import detect_counts, normalize
+
+__all__ = ["GeneMatch", "detect_counts", "iter_model_inputs", "match_genes", "normalize"]

@@ -1,0 +1,107 @@
+"""Stream an AnnData's cells as normalised model inputs, one dense chunk at a time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._chunks import as_row_sliceable, iter_row_chunks
+from ._match import GeneMatch, match_genes
+from ._normalize import normalize_chunk, scan_values
+
+logger = logging.getLogger(__name__)
+
+
+def expression_matrix(adata: Any, layer: str | None = None) -> Any:
+    """``adata.X`` or ``adata.layers[layer]`` (MuData: of its ``"rna"`` modality), with a clear error if absent."""
+    if hasattr(adata, "mod") and "rna" in getattr(adata, "mod", {}):
+        adata = adata.mod["rna"]
+    if layer is None:
+        if adata.X is None:
+            raise ValueError("adata.X is empty; pass layer= to use one of adata.layers")
+        return adata.X
+    if layer not in adata.layers:
+        raise KeyError(f"layer {layer!r} not found in adata.layers (available: {list(adata.layers.keys())})")
+    return adata.layers[layer]
+
+
+def iter_model_inputs(
+    adata: Any,
+    genes: Sequence[str],
+    *,
+    layer: str | None = None,
+    gene_key: str | None = None,
+    is_counts: bool | None = None,
+    chunk_size: int = 256,
+    gene_match: GeneMatch | None = None,
+    progress: bool = False,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield the cells of ``adata`` as scLong model inputs, one chunk of rows at a time.
+
+    Each chunk is aligned to the vocabulary (duplicated genes summed, absent genes 0) and then normalised with
+    :func:`~sclong_tl.pp.normalize` (library sizes over vocabulary genes only, as the reference does). Only one
+    chunk is ever dense, so this works on large and backed (``backed='r'``) AnnData. ``adata`` is not modified.
+
+    Parameters
+    ----------
+    adata
+        AnnData (or MuData, whose ``"rna"`` modality is used) with raw counts or log1p-normalised values.
+    genes
+        Model vocabulary (Ensembl IDs in token order), e.g. ``model.genes``.
+    layer
+        Use ``adata.layers[layer]`` instead of ``adata.X``.
+    gene_key
+        Column of ``adata.var`` with the gene names (default: ``var_names``).
+    is_counts
+        Whether the matrix holds raw counts; ``None`` detects it (:func:`~sclong_tl.pp.detect_counts`).
+    chunk_size
+        Cells per yielded chunk.
+    gene_match
+        A precomputed :func:`~sclong_tl.pp.match_genes` result for ``adata`` and ``genes``.
+    progress
+        Show a tqdm progress bar.
+
+    Yields
+    ------
+    ``(start, values)``: the index of the chunk's first cell and a float32 array (cells, ``len(genes)``), without
+    the model's trailing pad position.
+
+    Raises
+    ------
+    ValueError
+        Before anything is yielded, when the matrix holds NaN, infinite or negative values (naming how many cells),
+        or when no gene matches the vocabulary.
+    """
+    X = as_row_sliceable(expression_matrix(adata, layer))
+    if gene_match is None:
+        gene_match = match_genes(adata, genes, gene_key=gene_key)
+    elif gene_match.n_vocabulary != len(genes) or gene_match.n_dataset != X.shape[1]:
+        raise ValueError(f"gene_match ({gene_match}) does not belong to this dataset and vocabulary "
+                         f"({X.shape[1]} genes, vocabulary of {len(genes)})")
+    scan = scan_values(X, chunk_size=max(chunk_size, 1024))
+    scan.raise_if_invalid("the expression matrix" if layer is None else f"layer {layer!r}")
+    if is_counts is None:
+        is_counts = scan.is_integer
+        logger.info("detected %s", "raw counts" if is_counts else "log-normalised values (no counts)")
+    elif is_counts and not scan.is_integer:
+        logger.warning("is_counts=True but the matrix has non-integer values; normalising them as counts anyway")
+    return _generate(X, gene_match, bool(is_counts), chunk_size, progress)
+
+
+def _generate(X: Any, gene_match: GeneMatch, is_counts: bool, chunk_size: int,
+              progress: bool) -> Iterator[tuple[int, np.ndarray]]:
+    from tqdm.auto import tqdm
+
+    n_empty = 0
+    with tqdm(total=X.shape[0], desc="cells", unit="cell", disable=not progress) as bar:
+        for start, chunk in iter_row_chunks(X, chunk_size):
+            values, empty = normalize_chunk(gene_match.to_model_space(chunk), is_counts=is_counts)
+            n_empty += empty
+            bar.update(chunk.shape[0])
+            yield start, values.toarray()
+    if n_empty:
+        logger.warning("%d of %d cells have no expression over the vocabulary genes; their inputs are all-zero",
+                       n_empty, X.shape[0])

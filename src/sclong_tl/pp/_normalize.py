@@ -1,0 +1,192 @@
+"""The paper's per-cell normalisation, value checks and raw-count detection.
+
+scLong's input transform (DESIGN.md section 2), applied to a matrix already aligned to the model vocabulary:
+
+1. raw counts only: ``y = log1p(x / total * 1e4)`` with ``total`` the cell's sum over the vocabulary genes;
+2. every cell: when its maximum exceeds 10 values are clipped to 10, otherwise they are multiplied by
+   ``10 / max`` so that the maximum becomes 10. Cells without any expression stay all-zero.
+
+All arithmetic is float64 (cast to float32 at the end) and runs on the stored entries of a CSR matrix; dense input
+is converted row-chunk-wise, so dense and sparse inputs give bit-identical results.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from ._chunks import iter_row_chunks, row_ids_of_entries
+
+logger = logging.getLogger(__name__)
+
+#: Library size every cell is scaled to before log1p (raw counts only).
+TARGET_SUM = 1e4
+#: Per-cell maximum after the rescaling step.
+MAX_VALUE = 10.0
+
+
+@dataclass
+class ValueScan:
+    """What a pass over a matrix found: cells with invalid values and whether all values are integers."""
+
+    n_cells: int = 0
+    n_nan_cells: int = 0
+    n_inf_cells: int = 0
+    n_negative_cells: int = 0
+    is_integer: bool = True
+
+    def update(self, chunk: np.ndarray | sparse.csr_matrix) -> None:
+        """Add one chunk of rows to the tally."""
+        self.n_cells += chunk.shape[0]
+        if sparse.issparse(chunk):
+            values = chunk.data
+            rows = None
+        else:
+            values = chunk
+            rows = np.arange(chunk.shape[0])
+        if values.size == 0:
+            return
+        if np.issubdtype(values.dtype, np.integer) or values.dtype == bool:
+            bad_neg = values < 0
+            self.n_negative_cells += _count_rows(chunk, bad_neg, rows)
+            return
+        nan = np.isnan(values)
+        inf = np.isinf(values)
+        neg = values < 0
+        self.n_nan_cells += _count_rows(chunk, nan, rows)
+        self.n_inf_cells += _count_rows(chunk, inf, rows)
+        self.n_negative_cells += _count_rows(chunk, neg, rows)
+        if self.is_integer:
+            finite = values[~(nan | inf)]
+            self.is_integer = bool(np.all(finite == np.floor(finite)))
+
+    @property
+    def is_valid(self) -> bool:
+        """No NaN, infinite or negative value."""
+        return not (self.n_nan_cells or self.n_inf_cells or self.n_negative_cells)
+
+    def raise_if_invalid(self, what: str = "the expression matrix") -> None:
+        """Raise a ValueError naming how many cells hold NaN, infinite or negative values."""
+        if self.is_valid:
+            return
+        problems = [f"{n:,} with {label}" for n, label in ((self.n_nan_cells, "NaN"),
+                                                          (self.n_inf_cells, "infinite values"),
+                                                          (self.n_negative_cells, "negative values")) if n]
+        raise ValueError(
+            f"{what} has invalid values in {self.n_bad_cells_upper_bound:,} of {self.n_cells:,} cells "
+            f"({'; '.join(problems)}). scLong expects raw counts or log1p-normalised expression (non-negative, "
+            "finite); scaled / centred data (e.g. after sc.pp.scale) cannot be used: pass the counts or log1p "
+            "values via layer=, or fix the affected cells."
+        )
+
+    @property
+    def n_bad_cells_upper_bound(self) -> int:
+        """Cells with at least one invalid value (a cell with several kinds is counted once per kind)."""
+        return min(self.n_cells, self.n_nan_cells + self.n_inf_cells + self.n_negative_cells)
+
+
+def _count_rows(chunk: Any, mask: np.ndarray, rows: np.ndarray | None) -> int:
+    """Number of rows of ``chunk`` with at least one True in ``mask`` (entries mask for CSR, full mask for dense)."""
+    if not mask.any():
+        return 0
+    if rows is None:  # CSR: mask is over stored entries
+        return int(np.unique(row_ids_of_entries(chunk)[mask]).size)
+    return int(mask.reshape(mask.shape[0], -1).any(axis=1).sum())
+
+
+def scan_values(X: Any, *, chunk_size: int = 1024) -> ValueScan:
+    """Tally invalid values and integrality over ``X`` chunk by chunk (dense, sparse or backed)."""
+    scan = ValueScan()
+    for _, chunk in iter_row_chunks(X, chunk_size):
+        scan.update(chunk)
+    return scan
+
+
+def detect_counts(X: Any, *, chunk_size: int = 1024) -> bool:
+    """Whether ``X`` holds raw counts (non-negative integers) rather than log-normalised values.
+
+    Works chunk-wise on dense arrays, scipy sparse matrices and backed (``backed='r'``) AnnData matrices.
+
+    Parameters
+    ----------
+    X
+        Cells x genes matrix.
+    chunk_size
+        Rows read at a time.
+
+    Returns
+    -------
+    ``True`` when every value is a non-negative integer (an all-zero matrix counts as counts).
+
+    Raises
+    ------
+    ValueError
+        When ``X`` contains NaN, infinite or negative values (neither counts nor log1p data); the message names
+        how many cells are affected.
+    """
+    scan = scan_values(X, chunk_size=chunk_size)
+    scan.raise_if_invalid()
+    return scan.is_integer
+
+
+def normalize(X: Any, *, is_counts: bool) -> np.ndarray | sparse.csr_matrix:
+    """Apply scLong's per-cell normalisation to a matrix already in model space (vocabulary columns).
+
+    Counts are scaled to 1e4 per cell and log1p-transformed (``is_counts=True``); then every cell is rescaled so
+    that its maximum is 10 (clipped to 10 where the maximum is larger). Cells without expression stay 0 and are
+    reported in a log warning. The input is never modified.
+
+    Parameters
+    ----------
+    X
+        Cells x vocabulary-genes matrix (dense ndarray or scipy sparse), e.g. from
+        :meth:`sclong_tl.pp.GeneMatch.to_model_space`. Library sizes are summed over these columns only, as the
+        reference implementation does.
+    is_counts
+        Whether ``X`` holds raw counts (see :func:`detect_counts`); ``False`` means already log1p-normalised.
+
+    Returns
+    -------
+    A new float32 matrix of the same kind as ``X``: a dense ndarray for dense input, a CSR matrix for sparse input.
+
+    Raises
+    ------
+    ValueError
+        For NaN, infinite or negative values, naming how many cells are affected.
+    """
+    dense_input = not sparse.issparse(X)
+    result, n_empty = normalize_chunk(X, is_counts=is_counts)
+    if n_empty:
+        logger.warning("%d of %d cells have no expression over the vocabulary genes; they stay all-zero",
+                       n_empty, X.shape[0])
+    return result.toarray() if dense_input else result
+
+
+def normalize_chunk(X: Any, *, is_counts: bool) -> tuple[sparse.csr_matrix, int]:
+    """Normalise rows of ``X`` (dense or sparse); returns a float32 CSR matrix and the number of empty cells."""
+    if X.ndim != 2:
+        raise ValueError(f"expected a 2-D cells x genes matrix, got shape {X.shape}")
+    scan = ValueScan()
+    matrix = sparse.csr_matrix(X, dtype=np.float64, copy=True)
+    scan.update(matrix)
+    scan.raise_if_invalid("the model-space matrix")
+    matrix.sum_duplicates()
+    matrix.eliminate_zeros()
+    data = matrix.data
+    nnz_per_row = np.diff(matrix.indptr)
+    nonempty = nnz_per_row > 0
+    starts = matrix.indptr[:-1][nonempty]
+    if is_counts and data.size:
+        totals = np.add.reduceat(data, starts)
+        total_per_entry = np.repeat(totals, nnz_per_row[nonempty])
+        data = np.log1p(data / total_per_entry * TARGET_SUM)
+    if data.size:
+        maxima = np.maximum.reduceat(data, starts)
+        max_per_entry = np.repeat(maxima, nnz_per_row[nonempty])
+        data = np.where(max_per_entry > MAX_VALUE, np.minimum(data, MAX_VALUE), data * MAX_VALUE / max_per_entry)
+    out = sparse.csr_matrix((data.astype(np.float32), matrix.indices, matrix.indptr), shape=matrix.shape)
+    return out, int((~nonempty).sum())
