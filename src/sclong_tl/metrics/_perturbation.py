@@ -279,10 +279,10 @@ def gi_magnitude(
     -------
     The magnitude, or the coefficients and magnitude.
     """
-    x = np.column_stack([np.asarray(delta_a, np.float64).ravel(), np.asarray(delta_b, np.float64).ravel()])
-    y = np.asarray(delta_ab, np.float64).ravel()
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"delta_a, delta_b and delta_ab must have the same length, got {x.shape[0]} and {y.size}")
+    columns = [np.asarray(v, np.float64).ravel() for v in (delta_a, delta_b, delta_ab)]
+    if len({c.size for c in columns}) != 1:
+        raise ValueError(f"delta_a, delta_b and delta_ab must have the same length, got {[c.size for c in columns]}")
+    x, y = np.column_stack(columns[:2]), columns[2]
     if y.size < 3:
         raise ValueError("at least 3 genes are needed to fit the interaction model")
     if method == "ols":

@@ -370,7 +370,7 @@ class PerturbationModel:
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
-                    losses.append(float(loss))
+                    losses.append(float(loss.detach()))
                 scheduler.step()
                 record = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else float("nan")}
                 if validation:
