@@ -5,6 +5,7 @@ tables, org.Hs.eg.db GO annotations and the default vocabulary, rebuilt by ``scr
 ``scripts/build_vocabulary.py`` from public sources.
 """
 
+from ._go_graph import build_go_graph, go_graph_edges
 from ._symbols import (
     SymbolTable,
     looks_like_ensembl,
@@ -16,9 +17,11 @@ from ._vocabulary import common_genes, default_vocabulary, ensembl_to_symbol, lo
 
 __all__ = [
     "SymbolTable",
+    "build_go_graph",
     "common_genes",
     "default_vocabulary",
     "ensembl_to_symbol",
+    "go_graph_edges",
     "load_gene2go",
     "looks_like_ensembl",
     "strip_ensembl_version",
