@@ -24,7 +24,8 @@ except ImportError:  # not yet exported
     from sclong_tl.genes._go_graph import build_go_graph, go_graph_edges
 
 HERE = Path(__file__).resolve().parent
-SOURCE = HERE.parents[2].parent / "shared/data/perturb_papalexi2021/papalexi2021_thp1_eccite_20729cells_299genes_counts.h5ad"
+SOURCE = (HERE.parents[2].parent / "shared/data/perturb_papalexi2021"
+          / "papalexi2021_thp1_eccite_20729cells_299genes_counts.h5ad")
 TARGETS = ["IFNGR1", "IFNGR2", "JAK2", "STAT1", "IRF1", "SMAD4", "CD86", "ATF2"]
 N_CONTROL, N_PER_TARGET = 120, 30
 
