@@ -113,13 +113,14 @@ def candidate_edges(net: Any, truth: Any, genes: Sequence[str] | None = None, *,
 
 # ------------------------------------------------------------------------------------------------- helpers
 def _evaluate(net: Any, truth: Any, genes: Sequence[str] | None, *, tfs: Iterable[str] | None,
-              absolute: bool) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+              absolute: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Sources, targets, 0/1 labels and float scores of the candidate edges."""
+    import pandas as pd
+
     net_frame = _as_edge_frame(net, genes)
     sources, targets = _candidate_pairs(truth, genes, tfs)
-    true_pairs = set(zip(*_truth_columns(truth), strict=True))
-    labels = np.fromiter(((s, t) in true_pairs for s, t in zip(sources, targets, strict=True)), dtype=np.int64,
-                         count=len(sources))
+    candidates = pd.MultiIndex.from_arrays([sources, targets])
+    labels = candidates.isin(pd.MultiIndex.from_arrays(_truth_columns(truth))).astype(np.int64)
     if labels.sum() == 0:
         raise ValueError("no ground-truth edge lies among the candidate edges (check gene names and `genes`)")
     weights = net_frame["weight"].to_numpy(dtype=float)
@@ -127,18 +128,17 @@ def _evaluate(net: Any, truth: Any, genes: Sequence[str] | None, *, tfs: Iterabl
         raise ValueError("net has NaN or infinite weights")
     if absolute:
         weights = np.abs(weights)
-    predicted: dict[tuple[str, str], float] = {}
-    for source, target, weight in zip(net_frame["source"], net_frame["target"], weights, strict=True):
-        key = (source, target)
-        predicted[key] = max(weight, predicted.get(key, -np.inf))  # duplicated edges: keep the strongest
-    floor = (min(predicted.values()) if predicted else 0.0) - 1.0  # absent edges rank last
-    scores = np.fromiter((predicted.get((s, t), floor) for s, t in zip(sources, targets, strict=True)),
-                         dtype=float, count=len(sources))
+    # duplicated edges keep their strongest weight; absent edges get one score below every predicted edge
+    predicted = pd.Series(weights, index=pd.MultiIndex.from_arrays([net_frame["source"], net_frame["target"]]))
+    predicted = predicted.groupby(level=[0, 1]).max()
+    floor = (predicted.min() if len(predicted) else 0.0) - 1.0
+    scores = predicted.reindex(candidates).to_numpy(dtype=float)
+    scores[np.isnan(scores)] = floor
     return sources, targets, labels, scores
 
 
 def _candidate_pairs(truth: Any, genes: Sequence[str] | None, tfs: Iterable[str] | None
-                     ) -> tuple[list[str], list[str]]:
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Sources and targets of the candidate edges (sorted, self edges excluded)."""
     truth_sources, truth_targets = _truth_columns(truth)
     evaluated = set(truth_sources) | set(truth_targets)
@@ -149,14 +149,12 @@ def _candidate_pairs(truth: Any, genes: Sequence[str] | None, tfs: Iterable[str]
     if not candidate_sources or len(evaluated) < 2:
         raise ValueError(f"too few candidate edges: {len(candidate_sources)} sources among {len(evaluated)} "
                          "evaluated genes (check gene names and `genes`)")
-    ordered_targets = sorted(evaluated)
-    sources, targets = [], []
-    for source in sorted(candidate_sources):
-        for target in ordered_targets:
-            if target != source:
-                sources.append(source)
-                targets.append(target)
-    return sources, targets
+    ordered_sources = np.asarray(sorted(candidate_sources), dtype=object)
+    ordered_targets = np.asarray(sorted(evaluated), dtype=object)
+    sources = np.repeat(ordered_sources, len(ordered_targets))
+    targets = np.tile(ordered_targets, len(ordered_sources))
+    not_self = sources != targets
+    return sources[not_self], targets[not_self]
 
 
 def _truth_columns(truth: Any) -> tuple[list[str], list[str]]:
