@@ -12,11 +12,18 @@ from typing import Any
 
 _LAZY = {
     "silhouette_batch_asw": "sclong_tl.metrics._integration",
+    "bio_conservation": "sclong_tl.metrics._integration",
     "aupr_ratio": "sclong_tl.metrics._grn",
     "epr": "sclong_tl.metrics._grn",
     "top_de_genes": "sclong_tl.metrics._perturbation",
     "perturbation_scores": "sclong_tl.metrics._perturbation",
     "gi_magnitude": "sclong_tl.metrics._perturbation",
+    "simulation_split": "sclong_tl.metrics._perturbation",
+    "SimulationSplit": "sclong_tl.metrics._perturbation",
+    "seen_category": "sclong_tl.metrics._perturbation",
+    "no_change_prediction": "sclong_tl.metrics._perturbation",
+    "additive_prediction": "sclong_tl.metrics._perturbation",
+    "mean_change_prediction": "sclong_tl.metrics._perturbation",
 }
 
 __all__ = list(_LAZY)
