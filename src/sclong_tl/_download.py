@@ -76,7 +76,7 @@ def resolve_url(url: str, file_name: str) -> str:
         if "://" not in mirror:
             return Path(mirror).expanduser().resolve().joinpath(file_name).as_uri()
         return f"{mirror.rstrip('/')}/{urllib.parse.quote(file_name)}"
-    if "://" not in url:
+    if "://" not in url and not url.startswith("doi:"):
         return Path(url).expanduser().resolve().as_uri()
     return url
 

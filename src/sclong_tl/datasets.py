@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -145,11 +147,15 @@ def _extract_member(archive: Path, member: str, folder: Path) -> Path:
             if target.is_file() and target.stat().st_mtime_ns >= archive.stat().st_mtime_ns:
                 return target
             folder.mkdir(parents=True, exist_ok=True)
-            partial = target.with_name(target.name + ".part")
-            with handle.open(names[0]) as source, open(partial, "wb") as sink:
-                while chunk := source.read(1 << 22):
-                    sink.write(chunk)
-            partial.replace(target)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{member}.", suffix=".part", delete=False) as sink:
+                partial = Path(sink.name)
+                try:
+                    with handle.open(names[0]) as source:
+                        shutil.copyfileobj(source, sink, 1 << 22)
+                except BaseException:
+                    partial.unlink(missing_ok=True)
+                    raise
+            partial.replace(target)  # atomic: a reader never sees a half-written file
             return target
     except zipfile.BadZipFile as error:
         raise ValueError(f"{archive} is not a zip archive ({error}); the server may have answered with a web page "
