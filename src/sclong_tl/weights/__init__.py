@@ -10,6 +10,10 @@ _LAZY = {
     "convert_official": "sclong_tl.weights._convert",
     "available": "sclong_tl.weights._registry",
     "fetch": "sclong_tl.weights._registry",
+    "register": "sclong_tl.weights._registry",
+    "unregister": "sclong_tl.weights._registry",
+    "cached_path": "sclong_tl.weights._registry",
+    "WeightsUnavailableError": "sclong_tl.weights._registry",
 }
 
 __all__ = list(_LAZY)
