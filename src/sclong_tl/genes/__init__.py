@@ -13,6 +13,7 @@ from ._symbols import (
     symbol_table,
     symbol_to_ensembl,
 )
+from ._vectors import go_svd_vectors, initial_gene_vectors, read_gene2vec
 from ._vocabulary import common_genes, default_vocabulary, ensembl_to_symbol, load_gene2go
 
 __all__ = [
@@ -22,8 +23,11 @@ __all__ = [
     "default_vocabulary",
     "ensembl_to_symbol",
     "go_graph_edges",
+    "go_svd_vectors",
+    "initial_gene_vectors",
     "load_gene2go",
     "looks_like_ensembl",
+    "read_gene2vec",
     "strip_ensembl_version",
     "symbol_table",
     "symbol_to_ensembl",
