@@ -100,7 +100,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     n_epochs = args.n_epochs if args.n_epochs is not None else _grn.grn.__kwdefaults__["n_epochs"]
     clock = time.perf_counter()
-    expression, tfs, truths = load_mdc()
+    expression, _, truths = load_mdc()
     adata = ad.AnnData(expression.T.astype(np.float32))
     model, is_random = build_model(args.model, adata)
     print(f"model: {model!r}")

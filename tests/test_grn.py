@@ -147,6 +147,7 @@ def test_refinement_learns_and_is_deterministic(adata):
 
 # ------------------------------------------------------------------------------------------- the tool
 def test_grn_writes_sparse_top_k_network(adata, model):
+    adata = adata[:60].copy()
     net = _grn(adata, model, refine=False, top_k=5, return_net=True)
     matrix = adata.varp["sclong_grn"]
     assert sparse.isspmatrix_csr(matrix) and matrix.shape == (adata.n_vars, adata.n_vars)
@@ -170,6 +171,7 @@ def test_grn_writes_sparse_top_k_network(adata, model):
 def test_grn_refined_is_deterministic_and_restricted_to_tfs(adata, model):
     tfs = list(adata.var_names[adata.var["is_tf"]])
     genes = list(adata.var_names[:40])
+    adata = adata[:40].copy()
     kwargs = {"genes": genes, "tfs": tfs, "n_epochs": 3, "top_k": 10, "return_net": True}
     first = _grn(adata, model, copy=True, **kwargs)
     second = _grn(adata, model, copy=True, **kwargs)
@@ -185,7 +187,7 @@ def test_grn_refined_is_deterministic_and_restricted_to_tfs(adata, model):
 
 def test_grn_forms_no_dense_vocabulary_matrix(adata):
     big = _random_model(6000)  # a dense float32 vocabulary x vocabulary matrix would take > 140 MB
-    small = adata[:40].copy()
+    small = adata[:16].copy()
     tracemalloc.start()
     _grn(small, big, refine=False, top_k=3)
     _, peak = tracemalloc.get_traced_memory()
@@ -198,7 +200,7 @@ def test_grn_forms_no_dense_vocabulary_matrix(adata):
 
 def test_grn_clear_errors_leave_data_untouched(adata, model):
     with pytest.raises(ValueError, match="at least 10 cells"):
-        _grn(adata[:5].copy(), model, refine=False)
+        _grn(adata[:9].copy(), model, refine=False)
     with pytest.raises(ValueError, match="at least 3 genes"):
         _grn(adata, model, genes=list(adata.var_names[:2]), refine=False)
     with pytest.raises(KeyError, match="not in var_names"):

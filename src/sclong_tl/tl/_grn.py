@@ -8,7 +8,10 @@ Recipe (paper Fig. 5 and its reference code):
 2. Initial adjacency: the similarity with a zero diagonal, L1-normalised over the sources of each target
    (the reference's row normalisation in DeepSEM's ``[target, source]`` orientation).
 3. Refinement (optional): DeepSEM's beta-VAE (:class:`sclong_tl.model.deepsem.DeepSEM`) trained on the cells'
-   expression of the selected genes with the adjacency as its GRN layer; the trained adjacency is the network.
+   expression of the selected genes (model-space values: log1p-normalised, scaled to a per-cell maximum of 10)
+   with the adjacency as its GRN layer; the trained adjacency is the network. A non-negative adjacency whose
+   columns sum to 1 makes ``I - A`` singular, so, as DeepSEM's own uniform start ``1/(n-1)`` does, training
+   starts from the adjacency plus U(0, 2e-4) noise (``jitter``).
 
 Orientation everywhere: ``A[i, j]`` is the weight of the edge gene i (source) -> gene j (target).
 """
