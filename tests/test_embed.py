@@ -134,6 +134,11 @@ def test_backed_equals_in_memory(model, tmp_path, cellbench_mean):
         np.testing.assert_allclose(copied.obsm["X_sclong"], cellbench_mean.obsm["X_sclong"], atol=ATOL)
         np.testing.assert_allclose(copied.varm["sclong_genes"], cellbench_mean.varm["sclong_genes"], atol=ATOL,
                                    equal_nan=True)
+        view = backed[:50]
+        with pytest.raises(ValueError, match="view of a backed AnnData"):
+            sl.embed(view, model, progress=False)
+        from_view = sl.embed(view, model, progress=False, copy=True)
+        np.testing.assert_allclose(from_view.obsm["X_sclong"], cellbench_mean.obsm["X_sclong"][:50], atol=ATOL)
         assert sl.embed(backed, model, progress=False) is None
         assert backed.isbacked
         np.testing.assert_allclose(backed.obsm["X_sclong"], cellbench_mean.obsm["X_sclong"], atol=ATOL)
@@ -252,6 +257,11 @@ def test_model_argument(model, tmp_path):
         resolve_model(tmp_path / "missing.safetensors")
     with pytest.raises(TypeError, match="AnnData or a MuData"):
         sl.embed(np.zeros((3, 3)), model)
+    if not sl.weights.available().loc["sclong-default", "fetchable"]:
+        adata = baron()
+        with pytest.raises(RuntimeError, match="default model"):
+            sl.embed(adata, progress=False)
+        assert "sclong" not in adata.uns
     path = tmp_path / "tiny.safetensors"
     saved = tiny_model(seed=1)
     saved.save(path)

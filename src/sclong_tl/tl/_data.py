@@ -11,9 +11,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .._api import ScLongModel
 
-#: Module that provides registered (downloadable) models to :func:`sclong_tl.load_model`.
-_REGISTRY_MODULE = "sclong_tl.weights._registry"
-
 
 def resolve_model(model: ScLongModel | str | os.PathLike, *, device: str = "auto") -> ScLongModel:
     """Turn a tool's ``model=`` argument into a loaded :class:`~sclong_tl.ScLongModel`.
@@ -22,7 +19,8 @@ def resolve_model(model: ScLongModel | str | os.PathLike, *, device: str = "auto
     ----------
     model
         A loaded :class:`~sclong_tl.ScLongModel` (used as is; moved only when ``device`` is not ``"auto"``),
-        a path to a ``.safetensors`` checkpoint, or a registered name such as ``"default"``.
+        a path to a ``.safetensors`` checkpoint, or a registered name such as ``"default"``
+        (see :func:`sclong_tl.weights.available`).
     device
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
 
@@ -34,25 +32,17 @@ def resolve_model(model: ScLongModel | str | os.PathLike, *, device: str = "auto
     ------
     TypeError
         For anything else than a model, a string or a path.
-    RuntimeError
-        When a registered name is asked for but this installation has no model registry.
+    FileNotFoundError
+        For a path that does not exist.
+    sclong_tl.weights._registry.WeightsUnavailableError
+        For a registered name this installation cannot provide (the message says how to obtain it).
     """
     from .._api import ScLongModel, load_model
 
-    if isinstance(model, ScLongModel):
-        return load_model(model, device=device)
-    if not isinstance(model, (str, os.PathLike)):
+    if not isinstance(model, (ScLongModel, str, os.PathLike)):
         raise TypeError(f"model must be an ScLongModel, a checkpoint path or a model name, got "
                         f"{type(model).__name__}")
-    try:
-        return load_model(model, device=device)
-    except ModuleNotFoundError as error:
-        if error.name != _REGISTRY_MODULE:
-            raise
-        raise RuntimeError(
-            f"model={os.fspath(model)!r} names a registered model, but no model registry is available in this "
-            "installation; pass a .safetensors checkpoint path or a loaded sclong_tl.ScLongModel instead"
-        ) from error
+    return load_model(model, device=device)
 
 
 def is_mudata(data: Any) -> bool:

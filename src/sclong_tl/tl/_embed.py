@@ -141,6 +141,9 @@ def embed(
 
     _check_options(pooling=pooling, key_added=key_added, gene_key_added=gene_key_added, batch_size=batch_size)
     adata = select_modality(data, modality)
+    if not copy and adata.is_view and adata.isbacked:
+        raise ValueError("cannot write into a view of a backed AnnData: pass copy=True (returns an in-memory copy) "
+                         "or embed the whole backed object")
     model = resolve_model(model, device=device)
     compute_dtype = resolve_dtype(dtype, model.device)
     match = match_genes(adata, model.genes, gene_key=gene_key)
