@@ -78,6 +78,8 @@ def marker_clustermap(
     grid = sns.clustermap(similarity, method=method, cmap=cmap, center=center, figsize=figsize,
                           xticklabels=True, yticklabels=True, row_colors=strip if marker_set else None,
                           cbar_kws={"label": "similarity"}, **kwargs)
+    grid.ax_heatmap.set_xlabel("")
+    grid.ax_heatmap.set_ylabel("")
     for label in (*grid.ax_heatmap.get_xticklabels(), *grid.ax_heatmap.get_yticklabels()):
         label.set_fontsize(7)
         if label.get_text() in marker_set:
