@@ -117,6 +117,13 @@ class ScLongConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     # the published 1B model (DESIGN.md section 2, item 8)
     "sclong-1b": dict(n_genes=OFFICIAL_N_GENES),
+    # the bundled default model: full vocabulary, full-length blocks as narrow as "tiny" so that embedding runs
+    # at >= 20 cells/s on 2 CPU cores; a wider top-k branch where compute is cheap (512 tokens)
+    "sclong-default": dict(
+        n_genes=OFFICIAL_N_GENES, base_dim=16, top_k=512, large_dim=64, large_depth=2, large_heads=4,
+        large_dim_head=16, mini_depth=1, mini_heads=1, mini_dim_head=16, dec_depth=1, dec_heads=1,
+        dec_dim_head=16, expression_hidden=16,
+    ),
     # small but complete; pretrains on a 2-core CPU in seconds (tests, quick trials)
     "tiny": dict(
         n_genes=OFFICIAL_N_GENES, base_dim=16, top_k=256, large_dim=32, large_depth=1, large_heads=2,
