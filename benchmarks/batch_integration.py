@@ -9,8 +9,9 @@ and NMI / ARI of Leiden clusters vs the labels; higher = cell types better kept)
 representation, cells per second and the process's peak RSS while making it (sampled every 5 ms).
 
 Usage: python benchmarks/batch_integration.py [--model PATH] [--threads 2] [--datasets cellbench baron]
-Without --model the default pretrained model is used when it is available, else a randomly initialised "tiny"
-model over the default vocabulary and its GO graph (labelled RANDOM-INIT in the output: no pretraining).
+Without --model the default pretrained model is used when it is available, else a randomly initialised model of
+the default model's shape (preset "sclong-default") over the default vocabulary and its GO graph (labelled
+RANDOM-INIT in the output: no pretraining).
 """
 
 from __future__ import annotations
@@ -99,12 +100,13 @@ def load_or_build_model(path: str | None):
     except RuntimeError as error:
         print(f"default model unavailable ({str(error)[:80]}...)")
     from sclong_tl.genes import build_go_graph, default_vocabulary, go_graph_edges, load_gene2go
-    from sclong_tl.model import build_random_model
+    from sclong_tl.model import PRESETS, build_random_model
 
+    preset = "sclong-default" if "sclong-default" in PRESETS else "tiny"
     genes = default_vocabulary()
     edge_index, edge_weight = go_graph_edges(build_go_graph(load_gene2go(), genes), genes)
-    model = build_random_model("tiny", genes, edge_index, edge_weight, seed=0, name="random-init-tiny")
-    return model, "RANDOM-INIT tiny model (NOT pretrained; d=16, default vocabulary + GO graph)"
+    model = build_random_model(preset, genes, edge_index, edge_weight, seed=0, name=f"random-init-{preset}")
+    return model, f"RANDOM-INIT {preset!r}-shaped model (NOT pretrained; default vocabulary + GO graph)"
 
 
 def scores(X, adata, batch_key: str, label_key: str) -> dict[str, float]:
