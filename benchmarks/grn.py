@@ -125,9 +125,12 @@ def main() -> None:
                      "DeepSEM (uniform init)": np.full((len(names), len(names)), 1.0 / (len(names) - 1))}
     for label, start in refine_inputs.items():
         clock = time.perf_counter()
-        adjacencies[label], _ = _grn._refine_adjacency(model_inputs, start, n_epochs=n_epochs,
-                                                       random_state=args.seed)
+        adjacencies[label], history = _grn._refine_adjacency(model_inputs, start, n_epochs=n_epochs,
+                                                             random_state=args.seed)
         timings[label] = time.perf_counter() - clock
+        if history:
+            print(f"{label}: DeepSEM loss epoch 1 {history[0]['total']:.3f} -> epoch {len(history)} "
+                  f"{history[-1]['total']:.3f} (reconstruction {history[-1]['reconstruction']:.3f})")
     values = expression.loc[names].to_numpy(dtype=np.float64)
     adjacencies["Pearson |r|"] = np.abs(np.nan_to_num(np.corrcoef(values)))
     ensembl = [model.genes[position] for position in selection["positions"]]
