@@ -79,3 +79,13 @@ def test_go_table_cached_at_inference_and_recomputed_after_weight_change():
         module.go_conv.emb.weight.add_(1.0)
     with torch.inference_mode():
         assert not torch.equal(module._gene_tables()[1], first)
+
+
+def test_vocabulary_smaller_than_top_k_routes_everything_to_the_large_encoder():
+    config = get_config("tiny", n_genes=6)
+    assert config.top_k == 7
+    module = _build(config).eval()
+    with torch.inference_mode():
+        output = module(torch.rand(2, 7))
+    assert output.representations.shape == (2, 7, config.base_dim)
+    assert torch.isfinite(output.reconstruction).all()

@@ -14,6 +14,7 @@ _LAZY = {
     "bio_conservation": "sclong_tl.metrics._integration",
     "aupr_ratio": "sclong_tl.metrics._grn",
     "epr": "sclong_tl.metrics._grn",
+    "candidate_edges": "sclong_tl.metrics._grn",
     "top_de_genes": "sclong_tl.metrics._perturbation",
     "perturbation_scores": "sclong_tl.metrics._perturbation",
     "gi_magnitude": "sclong_tl.metrics._perturbation",

@@ -180,7 +180,8 @@ class ScLong(nn.Module):
 
         top = self.large_in_norm(self.base_to_large(top_tokens))
         top = self.large_to_base_out_norm(self.large_to_base(self.large_encoder(top)))
-        rest = self.mini_encoder(rest_tokens)
+        # when every position is in the top set (tiny vocabularies), the mini encoder has nothing to encode
+        rest = self.mini_encoder(rest_tokens) if rest_tokens.shape[1] else rest_tokens
 
         merged = torch.empty((cells, positions, d), dtype=top.dtype, device=values.device)
         merged.scatter_(1, gather_index, top)
