@@ -54,6 +54,7 @@ def test_mean_pooling_writes_documented_fields(cellbench_mean, model):
     params = adata.uns["sclong"]["params"]
     assert params["model"] == model.name
     assert params["pooling"] == "mean"
+    assert sl.tl._embed.DEFAULT_POOLING == "paper"
     assert params["dtype"] == "float32"
     assert params["is_counts"] is True
     assert params["key_added"] == "X_sclong"
@@ -128,7 +129,8 @@ def test_backed_equals_in_memory(model, tmp_path, cellbench_mean):
 
     backed = ad.read_h5ad(path, backed="r")
     try:
-        copied = sl.embed(backed, model, gene_key_added="sclong_genes", batch_size=6, progress=False, copy=True)
+        copied = sl.embed(backed, model, pooling="mean", gene_key_added="sclong_genes", batch_size=6, progress=False,
+                          copy=True)
         assert not copied.isbacked
         assert "X_sclong" not in backed.obsm
         np.testing.assert_allclose(copied.obsm["X_sclong"], cellbench_mean.obsm["X_sclong"], atol=ATOL)
@@ -137,9 +139,9 @@ def test_backed_equals_in_memory(model, tmp_path, cellbench_mean):
         view = backed[:50]
         with pytest.raises(ValueError, match="view of a backed AnnData"):
             sl.embed(view, model, progress=False)
-        from_view = sl.embed(view, model, progress=False, copy=True)
+        from_view = sl.embed(view, model, pooling="mean", progress=False, copy=True)
         np.testing.assert_allclose(from_view.obsm["X_sclong"], cellbench_mean.obsm["X_sclong"][:50], atol=ATOL)
-        assert sl.embed(backed, model, progress=False) is None
+        assert sl.embed(backed, model, pooling="mean", progress=False) is None
         assert backed.isbacked
         np.testing.assert_allclose(backed.obsm["X_sclong"], cellbench_mean.obsm["X_sclong"], atol=ATOL)
     finally:
@@ -151,7 +153,7 @@ def test_mudata(model, cellbench_mean):
     rna = cellbench()
     other = rna[:, :10].copy()
     mdata = mudata.MuData({"rna": rna, "prot": other})
-    assert sl.tl.embed(mdata, model, progress=False) is None
+    assert sl.tl.embed(mdata, model, pooling="mean", progress=False) is None
     np.testing.assert_allclose(mdata.mod["rna"].obsm["X_sclong"], cellbench_mean.obsm["X_sclong"], atol=ATOL)
     assert "X_sclong" not in mdata.mod["prot"].obsm
     assert "modality" in mdata.mod["rna"].uns["sclong"]["params"]
