@@ -1,11 +1,12 @@
 """Streaming pretraining data from ``.h5ad`` shards.
 
-Shards are opened backed (read-only) one at a time; each is aligned to the model vocabulary and normalised with
-:mod:`sclong_tl.pp` on the fly. Per epoch the shard order and the cell order inside each shard are shuffled with
-a seed derived from ``(seed, epoch)``, so the stream is reproducible and a resumed run can skip exactly the
-cells it has already seen. Under distributed training rank ``r`` of ``w`` takes every ``w``-th cell. A fixed
-fraction of every shard (chosen by the seed, the same for all epochs) is held out for validation. Cells with
-fewer than ``min_genes`` expressed vocabulary genes are skipped and counted.
+Shards are opened backed (read-only); cells are read in blocks of :data:`BLOCK_CELLS` rows, aligned to the
+model vocabulary and normalised with :mod:`sclong_tl.pp` on the fly, so memory stays flat. Per epoch the cells
+of every shard are shuffled and cut into blocks, and the blocks of all shards are shuffled together (a seed
+derived from ``(seed, epoch)``): every stretch of training sees a mix of all shards, the stream is reproducible,
+and a resumed run skips exactly the cells it has already seen. Under distributed training rank ``r`` of ``w``
+takes every ``w``-th cell. A fixed fraction of every shard (chosen by the seed, the same for all epochs) is held
+out for validation. Cells with fewer than ``min_genes`` expressed vocabulary genes are skipped and counted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import scipy.sparse as sp
 
 logger = logging.getLogger(__name__)
 
+#: cells read from one shard at a time
+BLOCK_CELLS = 64
+
 
 @dataclass
 class ShardInfo:
@@ -31,6 +35,8 @@ class ShardInfo:
     train_rows: np.ndarray
     validation_rows: np.ndarray
     n_matched_genes: int
+    gene_match: object = None
+    is_counts: bool = True
 
 
 @dataclass
@@ -81,7 +87,7 @@ class ShardStream:
     def _describe(self, path: Path, index: int) -> ShardInfo:
         import anndata as ad
 
-        from ..pp import match_genes
+        from ..pp import detect_counts, match_genes
 
         if not path.is_file():
             raise FileNotFoundError(f"no data shard at {path}")
@@ -89,13 +95,14 @@ class ShardStream:
         try:
             match = match_genes(adata, self.genes)
             n_cells = adata.n_obs
+            is_counts = detect_counts(adata.X)
         finally:
             adata.file.close()
         rng = np.random.default_rng([self.seed, index, 7])
         order = rng.permutation(n_cells)
         n_validation = round(self.validation_fraction * n_cells)
         return ShardInfo(path, n_cells, np.sort(order[n_validation:]), np.sort(order[:n_validation]),
-                         match.n_matched)
+                         match.n_matched, match, is_counts)
 
     @property
     def n_train_cells(self) -> int:
@@ -106,18 +113,16 @@ class ShardStream:
         """Rows of a shard aligned to the vocabulary and normalised (sparse)."""
         import anndata as ad
 
-        from ..pp import detect_counts, match_genes, normalize
+        from ..pp import normalize
 
         adata = ad.read_h5ad(shard.path, backed="r")
         try:
             matrix = adata.X
-            chunk = matrix[np.sort(rows)] if len(rows) else matrix[:0]
-            chunk = sp.csr_matrix(chunk)
-            match = match_genes(adata, self.genes)
+            chunk = sp.csr_matrix(matrix[np.sort(rows)] if len(rows) else matrix[:0])
         finally:
             adata.file.close()
-        aligned = match.to_model_space(chunk)
-        return sp.csr_matrix(normalize(aligned, is_counts=detect_counts(chunk)))
+        aligned = shard.gene_match.to_model_space(chunk)
+        return sp.csr_matrix(normalize(aligned, is_counts=shard.is_counts))
 
     def _keep(self, matrix: sp.csr_matrix) -> np.ndarray:
         return np.diff(matrix.indptr) >= self.min_genes
@@ -138,22 +143,26 @@ class ShardStream:
         counted in :attr:`skipped_cells`.
         """
         rng = np.random.default_rng([self.seed, position.epoch])
+        blocks: list[tuple[int, np.ndarray]] = []
+        for shard_index, shard in enumerate(self.shards):
+            order = rng.permutation(shard.train_rows)[self.rank :: self.world_size]
+            blocks.extend((shard_index, order[start : start + BLOCK_CELLS])
+                          for start in range(0, len(order), BLOCK_CELLS))
         consumed = 0
         pending: list[np.ndarray] = []
-        for shard_index in rng.permutation(len(self.shards)):
-            shard = self.shards[shard_index]
-            order = rng.permutation(shard.train_rows)[self.rank :: self.world_size]
-            if consumed + len(order) <= position.consumed:  # whole shard already seen
-                consumed += len(order)
+        for block in rng.permutation(len(blocks)):
+            shard_index, rows = blocks[block]
+            if consumed + len(rows) <= position.consumed:  # block already seen before a resume
+                consumed += len(rows)
                 continue
             start = max(0, position.consumed - consumed)
-            rows = order[start:]
-            matrix = self._model_space(shard, rows)
+            rows = rows[start:]
+            consumed += start
+            matrix = self._model_space(self.shards[shard_index], rows)
             # _model_space reads rows sorted; restore the shuffled order
             matrix = matrix[np.argsort(np.argsort(rows))]
             keep = self._keep(matrix)
             self.skipped_cells += int((~keep).sum())
-            consumed += start
             for row in range(matrix.shape[0]):
                 consumed += 1
                 if not keep[row]:
