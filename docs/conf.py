@@ -26,7 +26,7 @@ import sclong_tl  # noqa: E402
 # -- project ------------------------------------------------------------------------------------------------------
 project = "sclong_tl"
 author = "sclong_tl developers"
-copyright = f"{date.today().year}, {author}"  # noqa: A001
+copyright = f"{date.today().year}, {author}"
 version = release = sclong_tl.__version__
 
 # -- extensions ---------------------------------------------------------------------------------------------------
