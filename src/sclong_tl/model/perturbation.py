@@ -6,7 +6,8 @@ replaces GEARS' learned gene embeddings by scLong's per-gene representations of 
 1. Gene embedding: the control cell's scLong representation of every measured gene (``(B, G, d)``, frozen and
    precomputed by the caller) -> ``Linear(d, h)`` -> BatchNorm -> ReLU.
 2. Perturbation embedding: a learned table over the nodes of the GO gene graph, propagated by ``SGConv``
-   layers (torch-geometric); the embeddings of a condition's perturbed genes are summed (double perturbations)
+   layers (torch-geometric; evaluated over the perturbed genes' neighbourhood only, see
+   :mod:`~sclong_tl.model.graph_propagation`); the embeddings of a condition's perturbed genes are summed (double perturbations)
    and passed through an MLP with batch norm, then added to every gene's embedding.
 3. A learned ``Linear(1, h)`` of "this measured gene is itself perturbed" is added per gene.
 4. BatchNorm / ReLU, a shared MLP ``h -> 2h -> h``, a gene-specific linear read-out to one value per gene, a
@@ -24,6 +25,8 @@ import itertools
 
 import torch
 from torch import nn
+
+from .graph_propagation import NormalizedGraph
 
 
 def mlp(sizes: list[int], *, batch_norm: bool = True) -> nn.Sequential:
@@ -75,6 +78,7 @@ class PerturbationNetwork(nn.Module):
         self.n_genes, self.n_nodes, self.hidden_size = n_genes, n_nodes, hidden_size
         self.register_buffer("edge_index", torch.as_tensor(edge_index, dtype=torch.long))
         self.register_buffer("edge_weight", torch.as_tensor(edge_weight, dtype=torch.float32))
+        self.graph = NormalizedGraph(self.edge_index, self.edge_weight, n_nodes)
         h = hidden_size
         # 1. gene embeddings from scLong representations
         self.gene_in = nn.Linear(representation_dim, h)
@@ -97,16 +101,28 @@ class PerturbationNetwork(nn.Module):
         nn.init.xavier_normal_(self.gene_w1)
         nn.init.xavier_normal_(self.gene_w2)
 
-    def node_embeddings(self) -> torch.Tensor:
-        """Perturbation embedding of every GO-graph node, ``(n_nodes, h)``."""
-        x = self.node_embedding.weight
-        if self.node_embedding.max_norm is not None:
-            x = self.node_embedding(torch.arange(self.n_nodes, device=x.device))
+    def node_embeddings(self, nodes: torch.Tensor | None = None) -> torch.Tensor:
+        """Perturbation embeddings of GO-graph nodes.
+
+        Parameters
+        ----------
+        nodes
+            Node indices (any order, repeats allowed); ``None`` for every node.
+
+        Returns
+        -------
+        ``(len(nodes), h)`` embeddings, in the order of ``nodes``. Only the nodes' receptive field (one hop
+        per layer) is computed; the result equals the ``SGConv`` layers run over the whole graph.
+        """
+        if nodes is None:
+            nodes = torch.arange(self.n_nodes, device=self.edge_index.device)
+        fields = self.graph.receptive_fields(nodes, len(self.go_layers))
+        x = self.node_embedding(fields[0])  # renormalises the rows it reads when max_norm is set
         for index, layer in enumerate(self.go_layers):
-            x = layer(x, self.edge_index, self.edge_weight)
+            x = layer.lin(self.graph.propagate(x, fields[index], fields[index + 1]))
             if index < len(self.go_layers) - 1:
                 x = torch.relu(x)
-        return x
+        return x[torch.searchsorted(fields[-1], nodes)]
 
     def forward(self, representations: torch.Tensor, control: torch.Tensor, perturbed_nodes: torch.Tensor,
                 perturbed_genes: torch.Tensor) -> torch.Tensor:
@@ -131,8 +147,8 @@ class PerturbationNetwork(nn.Module):
         genes = torch.relu(self.gene_norm(self.gene_in(representations)))
         genes = genes.expand(batch, -1, -1)
         valid = perturbed_nodes >= 0
-        nodes = self.node_embeddings()
-        summed = (nodes[perturbed_nodes.clamp(min=0)] * valid.unsqueeze(-1)).sum(dim=1)
+        embedded = self.node_embeddings(perturbed_nodes.clamp(min=0).flatten()).reshape(*perturbed_nodes.shape, -1)
+        summed = (embedded * valid.unsqueeze(-1)).sum(dim=1)
         fused = self.perturbation_fuse(summed) * valid.any(dim=1, keepdim=True)
         combined = genes + fused.unsqueeze(1) + self.self_perturbed(perturbed_genes.unsqueeze(-1))
         hidden = torch.relu(self.hidden_norm(torch.relu(self.combined_norm(combined))))
