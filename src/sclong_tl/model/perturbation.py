@@ -7,8 +7,8 @@ replaces GEARS' learned gene embeddings by scLong's per-gene representations of 
    precomputed by the caller) -> ``Linear(d, h)`` -> BatchNorm -> ReLU.
 2. Perturbation embedding: a learned table over the nodes of the GO gene graph, propagated by ``SGConv``
    layers (torch-geometric; evaluated over the perturbed genes' neighbourhood only, see
-   :mod:`~sclong_tl.model.graph_propagation`); the embeddings of a condition's perturbed genes are summed (double perturbations)
-   and passed through an MLP with batch norm, then added to every gene's embedding.
+   :mod:`~sclong_tl.model.graph_propagation`); the embeddings of a condition's perturbed genes are summed
+   (double perturbations) and passed through an MLP with batch norm, then added to every gene's embedding.
 3. A learned ``Linear(1, h)`` of "this measured gene is itself perturbed" is added per gene.
 4. BatchNorm / ReLU, a shared MLP ``h -> 2h -> h``, a gene-specific linear read-out to one value per gene, a
    cross-gene MLP over all genes' values (``G -> h -> h``), and a gene-specific read-out of
