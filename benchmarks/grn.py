@@ -10,8 +10,9 @@ Methods: scLong similarity ("dot" = the reference's L1-normalised dot product, a
 scLong init + DeepSEM refinement; DeepSEM from its uniform initialisation (1/(n-1) + U(0, 2e-4)); |Pearson|
 correlation; the GO graph (Jaccard index of the two genes' GO annotations, the paper's "GO Graph").
 
-Usage: ``python benchmarks/grn.py [--model PATH] [--n-epochs N] [--threads T]``. Without ``--model`` a
-randomly initialised "tiny" model over the dataset's genes is used: a baseline, not scLong.
+Usage: ``python benchmarks/grn.py [--model PATH | --random-init] [--n-epochs N] [--threads T]``. Without
+``--model`` the package's default pretrained model (``sclong-default``) is used; ``--random-init`` uses a
+randomly initialised "tiny" model over the dataset's genes instead (a random-weights baseline, not scLong).
 """
 
 from __future__ import annotations
@@ -39,13 +40,13 @@ def load_mdc() -> tuple[pd.DataFrame, list[str], dict[str, pd.DataFrame]]:
     return expression, tfs, truths
 
 
-def build_model(path: str | None, adata):
-    """The model given by ``--model``, or a random "tiny" model whose vocabulary is the dataset's genes found in
-    the default vocabulary (with their GO graph): a fast stand-in until a pretrained default model exists."""
+def build_model(path: str | None, adata, *, random_init: bool = False):
+    """The model given by ``--model``, else the default pretrained model; with ``random_init``, a random "tiny"
+    model whose vocabulary is the dataset's genes found in the default vocabulary (with their GO graph)."""
     import sclong_tl as sl
 
-    if path is not None:
-        return sl.load_model(path, device="cpu"), False
+    if not random_init:
+        return sl.load_model(path or "default", device="cpu"), False
     from sclong_tl.genes import build_go_graph, default_vocabulary, go_graph_edges, load_gene2go
     from sclong_tl.model import build_random_model
 
@@ -85,11 +86,14 @@ def go_jaccard(ensembl_ids: list[str]) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="scLong model file (default: random-init tiny model)")
+    parser.add_argument("--model", help="scLong model file (default: the bundled default model)")
+    parser.add_argument("--random-init", action="store_true", help="use a random-init tiny model instead")
     parser.add_argument("--n-epochs", type=int, default=None, help="DeepSEM epochs (default: grn's default)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.model and args.random_init:
+        parser.error("--model and --random-init exclude each other")
 
     import anndata as ad
     import torch
@@ -102,7 +106,7 @@ def main() -> None:
     clock = time.perf_counter()
     expression, _, truths = load_mdc()
     adata = ad.AnnData(expression.T.astype(np.float32))
-    model, is_random = build_model(args.model, adata)
+    model, is_random = build_model(args.model, adata, random_init=args.random_init)
     print(f"model: {model!r}")
     if is_random:
         print("NOTE: random-init weights: the 'scLong' rows below are a random-weights baseline, not scLong.")
