@@ -158,9 +158,11 @@ def test_mouse_symbols_raise_with_hint(vocabulary):
 
 
 def test_low_common_coverage_warns(vocabulary):
-    with pytest.warns(UserWarning, match="commonly expressed genes"):
+    with pytest.warns(UserWarning, match="commonly expressed genes") as record:
         match = pp.match_genes(["ACTB", "GAPDH", "B2M"], vocabulary)
     assert match.n_matched == 3
+    # attributed to the caller's line (this file), not to a line inside the package
+    assert [Path(w.filename).name for w in record] == [Path(__file__).name]
     names = read_names("celltypist_sample_var_names.txt.gz")
     with warnings.catch_warnings():
         warnings.simplefilter("error")

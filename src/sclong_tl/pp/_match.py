@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import warnings
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from .._warnings import warn_user
 from ..genes._data import common_genes_frozenset
 from ..genes._symbols import ensembl_base, looks_like_ensembl, mouse_hint, symbol_to_ensembl
 
@@ -226,12 +226,10 @@ def match_genes(data: Any, genes: Sequence[str], *, gene_key: str | None = None)
     logger.info("matched %s", match)
     if match.fraction_common_found < COMMON_GENES_WARN_FRACTION:
         hint = mouse_hint(names)
-        warnings.warn(
+        warn_user(
             f"only {match.n_common_found:,} of the vocabulary's {match.n_common:,} commonly expressed genes were "
             f"found in the data ({match.fraction_common_found:.0%}; {match}); embeddings of cells missing most "
-            "genes are unreliable." + (f" Note: {hint}." if hint else ""),
-            UserWarning,
-            stacklevel=2,
+            "genes are unreliable." + (f" Note: {hint}." if hint else "")
         )
     return match
 
