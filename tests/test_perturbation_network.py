@@ -62,19 +62,22 @@ def test_autofocus_direction_loss_by_hand():
     assert loss.item() == pytest.approx(expected)
 
 
+@pytest.fixture(scope="module")
+def real_go_graph():
+    """The package's GO gene graph over the first 400 vocabulary genes (real annotations, with self loops)."""
+    import sclong_tl as sl
+
+    genes = sl.genes.default_vocabulary()[:400]
+    edge_index, edge_weight = sl.genes.go_graph_edges(sl.genes.build_go_graph(sl.genes.load_gene2go(), genes), genes)
+    return torch.as_tensor(edge_index), torch.as_tensor(edge_weight, dtype=torch.float32), len(genes)
+
+
 @pytest.mark.parametrize("go_layers", [1, 2])
-def test_node_embeddings_of_a_few_nodes_equal_sgconv_over_the_whole_graph(go_layers):
+def test_node_embeddings_of_a_few_nodes_equal_sgconv_over_the_whole_graph(real_go_graph, go_layers):
     """Only the receptive field of the requested nodes is propagated; the numbers are SGConv's on all nodes."""
     from sclong_tl.model.perturbation import PerturbationNetwork
 
-    generator = torch.Generator().manual_seed(1)
-    n_nodes = 60
-    source = torch.randint(0, n_nodes, (300,), generator=generator)
-    target = torch.randint(0, n_nodes, (300,), generator=generator)
-    keep = torch.ones(300, dtype=torch.bool)
-    keep[:10] = False  # some nodes lose edges; self loops of weight != 1 on a few others
-    edge_index = torch.cat([torch.stack([source[keep], target[keep]]), torch.tensor([[5, 9], [5, 9]])], dim=1)
-    edge_weight = torch.cat([torch.rand(int(keep.sum()), generator=generator) + 0.1, torch.tensor([0.3, 2.0])])
+    edge_index, edge_weight, n_nodes = real_go_graph
     torch.manual_seed(0)
     network = PerturbationNetwork(5, 6, n_nodes, edge_index, edge_weight, hidden_size=8, go_layers=go_layers)
     x = network.node_embedding(torch.arange(n_nodes))
@@ -82,15 +85,24 @@ def test_node_embeddings_of_a_few_nodes_equal_sgconv_over_the_whole_graph(go_lay
         x = layer(x, edge_index, edge_weight)
         if index < go_layers - 1:
             x = torch.relu(x)
-    nodes = torch.tensor([9, 3, 9, 0, 59])
+    nodes = torch.tensor([9, 3, 9, 0, n_nodes - 1])
     torch.testing.assert_close(network.node_embeddings(nodes), x[nodes], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(network.node_embeddings(), x, rtol=1e-5, atol=1e-6)
     # gradients flow to the embedding rows of the receptive field only
     network.node_embeddings(torch.tensor([3])).sum().backward()
     touched = network.node_embedding.weight.grad.abs().sum(dim=1) > 0
-    expected = torch.zeros(n_nodes, dtype=torch.bool)
     frontier = {3}
     for _ in range(go_layers):
-        frontier |= {int(s) for s, t in edge_index.T.tolist() if t in frontier}
+        frontier |= {source for source, target in edge_index.T.tolist() if target in frontier}
+    assert 1 < len(frontier) < n_nodes
+    expected = torch.zeros(n_nodes, dtype=torch.bool)
     expected[list(frontier)] = True
     assert torch.equal(touched, expected)
+
+
+def test_control_only_batch_reads_no_go_embedding():
+    network = _network().train()
+    prediction = network(torch.randn(3, 5, 6), torch.rand(3, 5), torch.full((3, 2), -1), torch.zeros(3, 5))
+    prediction.sum().backward()
+    assert prediction.shape == (3, 5)
+    assert network.node_embedding.weight.grad is None or not network.node_embedding.weight.grad.any()

@@ -38,7 +38,6 @@ class NormalizedGraph(nn.Module):
         source, target = normalized_index
         order = torch.argsort(target * n_nodes + source)  # grouped by target, sources ascending
         counts = torch.bincount(target, minlength=n_nodes)
-        self.n_nodes = n_nodes
         # not saved with the model: recomputed from the graph, which the owning module stores
         self.register_buffer("row_pointer", torch.cat([counts.new_zeros(1), counts.cumsum(0)]), persistent=False)
         self.register_buffer("source", source[order], persistent=False)

@@ -147,8 +147,10 @@ class PerturbationNetwork(nn.Module):
         genes = torch.relu(self.gene_norm(self.gene_in(representations)))
         genes = genes.expand(batch, -1, -1)
         valid = perturbed_nodes >= 0
-        embedded = self.node_embeddings(perturbed_nodes.clamp(min=0).flatten()).reshape(*perturbed_nodes.shape, -1)
-        summed = (embedded * valid.unsqueeze(-1)).sum(dim=1)
+        embedded = genes.new_zeros((*perturbed_nodes.shape, self.hidden_size))
+        if valid.any():
+            embedded[valid] = self.node_embeddings(perturbed_nodes[valid])
+        summed = embedded.sum(dim=1)
         fused = self.perturbation_fuse(summed) * valid.any(dim=1, keepdim=True)
         combined = genes + fused.unsqueeze(1) + self.self_perturbed(perturbed_genes.unsqueeze(-1))
         hidden = torch.relu(self.hidden_norm(torch.relu(self.combined_norm(combined))))
