@@ -8,6 +8,9 @@ comes from ``performer-pytorch``; two things are replaced:
   other cells in its batch through the ``eps`` term; per cell we reproduce the reference run one cell at a
   time and stay independent of batch size and composition.
 - the projection-redraw bookkeeping: the release keeps its counter as ``<block>.calls_since_last_redraw``.
+
+Without gradients the stack runs through the fused functions of ``performer_inference.py`` (same function, fewer
+passes over the activations); with gradients through the performer-pytorch modules.
 """
 
 from __future__ import annotations
@@ -16,10 +19,8 @@ import torch
 from performer_pytorch.performer_pytorch import FastAttention, Performer
 from torch import nn
 
-KERNEL_EPS = 1e-4
-# tokens per feed-forward chunk at inference: position-wise blocks run chunk by chunk so their activations stay
-# in cache (exact: LayerNorm and the feed-forward act on each token alone)
-INFERENCE_TOKEN_CHUNK = 2048
+from .favor import favor_features
+from .performer_inference import attention_residual_, feed_forward_residual_
 
 
 def softmax_feature_map(data: torch.Tensor, projection: torch.Tensor, *, is_query: bool) -> torch.Tensor:
@@ -39,19 +40,8 @@ def softmax_feature_map(data: torch.Tensor, projection: torch.Tensor, *, is_quer
     Features of shape ``(batch, heads, tokens, features)`` in the dtype of ``data``.
     """
     dim_head = data.shape[-1]
-    normalizer = dim_head**-0.25
     ratio = projection.shape[0] ** -0.5
-    projected = nn.functional.linear(data * normalizer, projection.to(data.dtype))  # one GEMM over all heads
-    half_sq_norm = (data * data).sum(dim=-1, keepdim=True) * (normalizer**2 / 2.0)
-    if is_query:
-        stabiliser = projected.amax(dim=-1, keepdim=True)
-    else:
-        stabiliser = projected.amax(dim=(1, 2, 3), keepdim=True)
-    if torch.is_grad_enabled() and (data.requires_grad or projection.requires_grad):
-        return ratio * (torch.exp(projected - half_sq_norm - stabiliser) + KERNEL_EPS)
-    # inference: the same arithmetic in place, saving several (batch, heads, tokens, features) temporaries
-    projected.sub_(half_sq_norm).sub_(stabiliser).exp_().add_(KERNEL_EPS).mul_(ratio)
-    return projected
+    return ratio * favor_features(data, projection * dim_head**-0.25, is_query=is_query)
 
 
 def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -144,13 +134,11 @@ class ScLongPerformer(Performer):
         self._count_call()
         if torch.is_grad_enabled():
             return self.net(x)
-        # inference: same residual stack, position-wise feed-forward applied in token chunks, in place
-        x = x.clone()
+        # inference: the same residual stack, fused (performer_inference.py)
+        x = x.contiguous().clone()
         for attention_block, feed_forward_block in self.net.layers:
-            x += attention_block(x)
-            for start in range(0, x.shape[1], INFERENCE_TOKEN_CHUNK):
-                chunk = x[:, start : start + INFERENCE_TOKEN_CHUNK]
-                chunk += feed_forward_block(chunk)
+            attention_residual_(attention_block, x)
+            feed_forward_residual_(feed_forward_block, x)
         return x
 
 

@@ -1,0 +1,91 @@
+"""Inference-only forward pass of a Performer layer with fewer passes over the activations.
+
+The training path (``ScLongPerformer.net``: performer-pytorch modules and
+:func:`~sclong_tl.model.performer.softmax_feature_map`) is the definition. At inference, scLong's
+full-vocabulary encoders run tens of thousands of tokens of width 16 per cell, and on a CPU their time goes to
+passes over ``(cells, tokens, features)`` tensors rather than to arithmetic, so this file computes the same
+function with fewer of them:
+
+- the features are computed in place (:func:`~sclong_tl.model.favor.favor_features`) and without their constant
+  ``nb_features ** -0.5`` factor, which multiplies the numerator and the normaliser of ``D^-1 Q (K^T V)`` alike
+  and cancels exactly;
+- ``v`` comes out of its projection with a ones column per head (a zero weight row and a bias of 1), so the
+  normaliser ``Q (K^T 1)`` rides along in the same products without a concatenation;
+- the position-wise feed-forward block runs over the flattened tokens in contiguous chunks, adding into the
+  residual stream in place.
+
+The results differ from the training path by float32 rounding only (tests/test_performer_inference.py).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .favor import favor_features
+
+# rows (cells x tokens) per feed-forward chunk: a chunk's hidden activations stay in cache
+TOKEN_CHUNK = 4096
+
+
+def _values_with_ones(to_v: nn.Linear, heads: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias projecting to ``v`` with one extra column per head that is exactly 1."""
+    dim = to_v.in_features
+    weight = to_v.weight.view(heads, -1, dim)
+    weight = torch.cat([weight, weight.new_zeros(heads, 1, dim)], dim=1).view(-1, dim)
+    bias = torch.zeros(heads, weight.shape[0] // heads, dtype=weight.dtype, device=weight.device)
+    if to_v.bias is not None:
+        bias[:, :-1] = to_v.bias.view(heads, -1)
+    bias[:, -1] = 1.0
+    return weight, bias.view(-1)
+
+
+def attention_residual_(attention_block: nn.Module, x: torch.Tensor) -> None:
+    """``x += attention_block(x)`` for a pre-LayerNorm Performer self-attention block, in place.
+
+    Parameters
+    ----------
+    attention_block
+        performer-pytorch ``PreLayerNorm`` around a ``SelfAttention`` with global heads only, whose
+        ``fast_attention`` uses the per-cell key stabiliser (:class:`~sclong_tl.model.performer.PerCellFastAttention`).
+    x
+        Contiguous ``(cells, tokens, dim)`` residual stream.
+    """
+    attention = attention_block.fn
+    heads, dim_head = attention.heads, attention.fast_attention.dim_heads
+    cells, tokens, _ = x.shape
+    with torch.autocast(x.device.type, enabled=False):
+        scaled_projection = attention.fast_attention.projection_matrix * dim_head**-0.25
+        v_weight, v_bias = _values_with_ones(attention.to_v, heads)
+    normed = attention_block.norm(x)
+    q = attention.to_q(normed).view(cells, tokens, heads, dim_head)
+    k = attention.to_k(normed).view(cells, tokens, heads, dim_head)
+    v_with_ones = nn.functional.linear(normed, v_weight, v_bias).view(cells, tokens, heads, dim_head + 1)
+    del normed
+    k_features = favor_features(k, scaled_projection, is_query=False)
+    del k
+    # (cells, heads, dim_head + 1, features): the [V | 1]^T K product reduces over tokens faster than K^T [V | 1]
+    context_t = torch.matmul(v_with_ones.permute(0, 2, 3, 1), k_features.transpose(1, 2))
+    del k_features, v_with_ones
+    q_features = favor_features(q, scaled_projection, is_query=True)
+    del q
+    numerator_and_normaliser = torch.matmul(q_features.transpose(1, 2), context_t.transpose(-1, -2))
+    del q_features
+    out = numerator_and_normaliser[..., :dim_head] / numerator_and_normaliser[..., dim_head:]
+    x += attention.to_out(out.transpose(1, 2).reshape(cells, tokens, heads * dim_head)).to(x.dtype)
+
+
+def feed_forward_residual_(feed_forward_block: nn.Module, x: torch.Tensor) -> None:
+    """``x += feed_forward_block(x)`` for a pre-LayerNorm feed-forward block, in place, in token chunks.
+
+    Parameters
+    ----------
+    feed_forward_block
+        performer-pytorch ``PreLayerNorm`` around ``Chunk(FeedForward)``.
+    x
+        Contiguous ``(cells, tokens, dim)`` residual stream.
+    """
+    rows = x.view(-1, x.shape[-1])
+    for start in range(0, rows.shape[0], TOKEN_CHUNK):
+        chunk = rows[start : start + TOKEN_CHUNK]
+        chunk += feed_forward_block(chunk).to(chunk.dtype)
