@@ -24,8 +24,10 @@ from torch import nn
 
 from .favor import favor_features
 
-# rows (cells x tokens) per feed-forward chunk: a chunk's hidden activations stay in cache
+# rows (cells x tokens) per feed-forward chunk: on a CPU a chunk's hidden activations stay in cache; on a GPU
+# chunks only bound the memory of the hidden activations, and larger ones keep the kernel launches few
 TOKEN_CHUNK = 4096
+GPU_TOKEN_CHUNK = 1 << 18
 
 
 def _values_with_ones(to_v: nn.Linear, heads: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -86,6 +88,7 @@ def feed_forward_residual_(feed_forward_block: nn.Module, x: torch.Tensor) -> No
         Contiguous ``(cells, tokens, dim)`` residual stream.
     """
     rows = x.view(-1, x.shape[-1])
-    for start in range(0, rows.shape[0], TOKEN_CHUNK):
-        chunk = rows[start : start + TOKEN_CHUNK]
+    step = TOKEN_CHUNK if x.device.type == "cpu" else GPU_TOKEN_CHUNK
+    for start in range(0, rows.shape[0], step):
+        chunk = rows[start : start + step]
         chunk += feed_forward_block(chunk).to(chunk.dtype)
