@@ -67,4 +67,4 @@ def test_fused_path_under_bfloat16_autocast(reference_model):
     assert torch.isfinite(fused.representations).all()
     fused_error = (fused.representations.float() - reference.representations).abs().mean()
     definition_error = (definition.representations.float() - reference.representations).abs().mean()
-    assert fused_error <= 2 * definition_error + 1e-3
+    assert 0 < fused_error <= 2 * definition_error + 1e-3  # bf16 took effect, and costs no more than in the modules

@@ -24,7 +24,7 @@ DEFAULT_ALIASES = ("default", "sclong-default")
 
 # memory budget (bytes) for the activations of one forward pass when choosing a batch size; on CPU small batches
 # keep the full-length blocks' activations in cache (measured with sclong-default: 2 cells/batch 28.5 cells/s, 8: 18.6;
-# with the fused inference path on another machine 1, 2 and 4 cells/batch were within noise of each other)
+# with the fused inference path on a 2-core Intel Xeon, 1, 2 and 4 cells/batch were within noise of each other)
 _CPU_ACTIVATION_BUDGET = 1 << 30
 _GPU_ACTIVATION_BUDGET = 8 << 30
 _CPU_MAX_BATCH = 2

@@ -135,7 +135,7 @@ class ScLongPerformer(Performer):
         if torch.is_grad_enabled():
             return self.net(x)
         # inference: the same residual stack, fused (performer_inference.py)
-        x = x.contiguous().clone()
+        x = x.clone(memory_format=torch.contiguous_format)
         for attention_block, feed_forward_block in self.net.layers:
             attention_residual_(attention_block, x)
             feed_forward_residual_(feed_forward_block, x)
