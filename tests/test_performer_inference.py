@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import sclong_tl as sl
+from _performer_helpers import modules_path
 from _reference_helpers import reference_inputs, reference_model_path
 from sclong_tl.model import performer_inference
 from sclong_tl.model.performer import ScLongPerformer
@@ -14,7 +15,7 @@ from sclong_tl.model.performer import ScLongPerformer
 def _both_paths(module: torch.nn.Module, x: torch.Tensor):
     with torch.no_grad():
         fused = module(x)
-    with torch.enable_grad():
+    with torch.no_grad(), modules_path():
         definition = module(x)
     return fused, definition
 

@@ -38,6 +38,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=defaults.device)
     parser.add_argument("--storage-dtype", default=None, choices=["float16", "bfloat16"])
     parser.add_argument("--name", default=defaults.name, help="model name recorded in the output")
+    parser.add_argument("--thinning", type=float, default=defaults.thinning,
+                        help="fraction of training cells binomially thinned (depth augmentation; count shards)")
+    parser.add_argument("--thinning-min-keep", type=float, default=defaults.thinning_min_keep,
+                        help="smallest keep probability of the thinning")
+    parser.add_argument("--gene-init", default=defaults.gene_init, choices=["go", "coexpression", "go+coexpression"],
+                        help="initial gene tables of a new model")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -60,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         validation_fraction=args.val_fraction, validation_cells=args.val_cells, validate_every=args.validate_every,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, min_genes=args.min_genes,
         resume=args.resume, fsdp=args.fsdp, device=args.device, storage_dtype=args.storage_dtype, name=args.name,
+        thinning=args.thinning, thinning_min_keep=args.thinning_min_keep, gene_init=args.gene_init,
     )
     print(pretrain(config))
     return 0

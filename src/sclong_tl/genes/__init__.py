@@ -5,6 +5,7 @@ tables, org.Hs.eg.db GO annotations and the default vocabulary, rebuilt by ``scr
 ``scripts/build_vocabulary.py`` from public sources.
 """
 
+from ._coexpression import coexpression_vectors
 from ._go_graph import build_go_graph, go_graph_edges
 from ._symbols import (
     SymbolTable,
@@ -19,6 +20,7 @@ from ._vocabulary import common_genes, default_vocabulary, ensembl_to_symbol, lo
 __all__ = [
     "SymbolTable",
     "build_go_graph",
+    "coexpression_vectors",
     "common_genes",
     "default_vocabulary",
     "ensembl_to_symbol",

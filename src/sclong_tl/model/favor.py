@@ -32,10 +32,12 @@ def favor_features(data: torch.Tensor, scaled_projection: torch.Tensor, *, is_qu
     half_scale_sq = float(data.shape[-1]) ** -0.5 / 2.0
     projected = nn.functional.linear(data, scaled_projection.to(data.dtype))
     offset = torch.linalg.vecdot(data, data).unsqueeze(-1) * half_scale_sq
+    # the stabiliser is a constant of the kernel (it cancels but for eps): no gradient flows through it, as in
+    # performer-pytorch, and its backward (a comparison pass over the whole tensor) is skipped
     if is_query:
-        offset = offset + projected.amax(dim=-1, keepdim=True)
+        offset = offset + projected.detach().amax(dim=-1, keepdim=True)
     else:
-        offset = offset + projected.amax(dim=(1, 2, 3), keepdim=True)
+        offset = offset + projected.detach().amax(dim=(1, 2, 3), keepdim=True)
     if torch.is_grad_enabled() and (data.requires_grad or scaled_projection.requires_grad):
         return torch.exp(projected - offset) + KERNEL_EPS
     return projected.sub_(offset).exp_().add_(KERNEL_EPS)

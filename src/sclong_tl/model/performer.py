@@ -9,8 +9,9 @@ comes from ``performer-pytorch``; two things are replaced:
   time and stay independent of batch size and composition.
 - the projection-redraw bookkeeping: the release keeps its counter as ``<block>.calls_since_last_redraw``.
 
-Without gradients the stack runs through the fused functions of ``performer_inference.py`` (same function, fewer
-passes over the activations); with gradients through the performer-pytorch modules.
+Without gradients the stack runs through the fused functions of ``performer_inference.py``, with gradients through
+those of ``performer_training.py``: the same function as the performer-pytorch modules (``module_forward``, the
+definition), with fewer passes over the activations.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import nn
 
 from .favor import favor_features
 from .performer_inference import attention_residual_, feed_forward_residual_
+from .performer_training import performer_stack
 
 
 def softmax_feature_map(data: torch.Tensor, projection: torch.Tensor, *, is_query: bool) -> torch.Tensor:
@@ -130,16 +132,34 @@ class ScLongPerformer(Performer):
             return
         self.calls_since_last_redraw += 1
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, x: torch.Tensor, query_index: torch.Tensor | None = None) -> torch.Tensor:
+        """Run the stack on ``(cells, tokens, dim)`` inputs.
+
+        Parameters
+        ----------
+        x
+            Input tokens.
+        query_index
+            ``(cells, queries)`` token indices: compute the last layer's outputs at these tokens only (keys and
+            values still come from all tokens), returning ``(cells, queries, dim)``.
+
+        Returns
+        -------
+        The output tokens.
+        """
         self._count_call()
-        if torch.is_grad_enabled():
-            return self.net(x)
-        # inference: the same residual stack, fused (performer_inference.py)
+        if torch.is_grad_enabled() or query_index is not None:
+            return performer_stack(self.net.layers, x, query_index)
+        # inference: the same residual stack, fused in place (performer_inference.py)
         x = x.clone(memory_format=torch.contiguous_format)
         for attention_block, feed_forward_block in self.net.layers:
             attention_residual_(attention_block, x)
             feed_forward_residual_(feed_forward_block, x)
         return x
+
+    def module_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The stack through the performer-pytorch modules: the definition both fast paths are tested against."""
+        return self.net(x)
 
 
 def find_performers(module: nn.Module) -> list[ScLongPerformer]:

@@ -144,7 +144,7 @@ class ScLong(nn.Module):
         return weight[0] * scale
 
     # --------------------------------------------------------------------------------------------- forward
-    def forward(self, values: torch.Tensor) -> ScLongOutput:
+    def forward(self, values: torch.Tensor, *, positions: torch.Tensor | None = None) -> ScLongOutput:
         """Encode a batch of cells.
 
         Parameters
@@ -152,15 +152,20 @@ class ScLong(nn.Module):
         values
             Model-space inputs ``(cells, n_genes + 1)``: preprocessed values in vocabulary order, the pad 0,
             values ``<= mask_threshold`` (pretraining uses -10) meaning [MASK].
+        positions
+            ``(cells, m)`` positions at which the outputs are wanted (pretraining: the masked genes). The
+            decoder's last layer is then computed at these positions only (its keys and values still come from
+            every position), so the outputs equal those of the full forward at these positions, for less work.
 
         Returns
         -------
-        :class:`ScLongOutput`.
+        :class:`ScLongOutput`; with ``positions``, ``representations`` is ``(cells, m, d)`` and ``reconstruction``
+        ``(cells, m)``, at those positions in that order.
         """
         config = self.config
-        cells, positions = values.shape
-        if positions != config.n_positions:
-            raise ValueError(f"expected {config.n_positions} positions per cell (n_genes + pad), got {positions}")
+        cells, n_positions = values.shape
+        if n_positions != config.n_positions:
+            raise ValueError(f"expected {config.n_positions} positions per cell (n_genes + pad), got {n_positions}")
         d, k = config.base_dim, config.top_k
         values = values.float()
         top_indices = select_top_positions(values, k)
@@ -173,20 +178,20 @@ class ScLong(nn.Module):
         tokens = self._add_gene_tables(tokens, direct, propagated)
 
         gather_index = top_indices.unsqueeze(-1).expand(-1, -1, d)
-        in_top = torch.zeros((cells, positions), dtype=torch.bool, device=values.device)
+        in_top = torch.zeros((cells, n_positions), dtype=torch.bool, device=values.device)
         in_top.scatter_(1, top_indices, True)
         top_tokens = tokens.gather(1, gather_index)
-        rest_tokens = tokens[~in_top].view(cells, positions - k, d)  # ascending positions
+        rest_tokens = tokens[~in_top].view(cells, n_positions - k, d)  # ascending positions
 
         top = self.large_in_norm(self.base_to_large(top_tokens))
         top = self.large_to_base_out_norm(self.large_to_base(self.large_encoder(top)))
         # when every position is in the top set (tiny vocabularies), the mini encoder has nothing to encode
         rest = self.mini_encoder(rest_tokens) if rest_tokens.shape[1] else rest_tokens
 
-        merged = torch.empty((cells, positions, d), dtype=top.dtype, device=values.device)
+        merged = torch.empty((cells, n_positions, d), dtype=top.dtype, device=values.device)
         merged.scatter_(1, gather_index, top)
         merged[~in_top] = rest.reshape(-1, d).to(merged.dtype)
         merged = self._add_gene_tables(merged, direct, propagated)
-        representations = self.decode_norm(self.decoder(merged))
+        representations = self.decode_norm(self.decoder(merged, query_index=positions))
         reconstruction = self.exp_to_out(representations).squeeze(-1)
         return ScLongOutput(representations, reconstruction, top_indices)

@@ -65,6 +65,14 @@ class ShardStream:
         Cells with fewer expressed vocabulary genes are skipped.
     rank, world_size
         This process's share of the training cells.
+    thinning
+        Depth augmentation: the fraction of training cells of count shards whose counts are binomially thinned
+        before normalisation (each count kept with probability ``p``, ``p`` log-uniform in
+        ``[thinning_min_keep, 1]``, drawn per cell). The model then sees each cell type at many depths and must
+        read a cell's own level instead of the corpus' typical one. Validation cells are never thinned; log1p
+        shards cannot be thinned and are read as they are.
+    thinning_min_keep
+        The smallest keep probability.
     """
 
     paths: Sequence[str | os.PathLike]
@@ -74,6 +82,8 @@ class ShardStream:
     min_genes: int = 200
     rank: int = 0
     world_size: int = 1
+    thinning: float = 0.0
+    thinning_min_keep: float = 0.1
     shards: list[ShardInfo] = field(init=False)
     skipped_cells: int = field(init=False, default=0)
 
@@ -82,6 +92,8 @@ class ShardStream:
             raise ValueError("no data shards given")
         if not 0 <= self.validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        if not 0 <= self.thinning <= 1 or not 0 < self.thinning_min_keep <= 1:
+            raise ValueError("thinning must be in [0, 1] and thinning_min_keep in (0, 1]")
         self.shards = [self._describe(Path(path), index) for index, path in enumerate(self.paths)]
 
     def _describe(self, path: Path, index: int) -> ShardInfo:
@@ -109,8 +121,11 @@ class ShardStream:
         """Training cells over all shards (before the ``min_genes`` filter)."""
         return sum(len(shard.train_rows) for shard in self.shards)
 
-    def _model_space(self, shard: ShardInfo, rows: np.ndarray) -> sp.csr_matrix:
-        """Rows of a shard aligned to the vocabulary and normalised (sparse)."""
+    def _model_space(self, shard: ShardInfo, rows: np.ndarray, thin_seed: Sequence[int] | None = None
+                     ) -> sp.csr_matrix:
+        # thin_seed: thinning draws are seeded per cell by (*thin_seed, row), so they do not depend on which
+        # other cells share the read (a resumed run reads part of a block and draws the same ones)
+        """Rows of a shard (read in ascending order) aligned to the vocabulary, thinned if asked, normalised."""
         import anndata as ad
 
         from ..pp import normalize
@@ -121,7 +136,10 @@ class ShardStream:
             chunk = sp.csr_matrix(matrix[np.sort(rows)] if len(rows) else matrix[:0])
         finally:
             adata.file.close()
-        aligned = shard.gene_match.to_model_space(chunk)
+        aligned = sp.csr_matrix(shard.gene_match.to_model_space(chunk))
+        if thin_seed is not None and shard.is_counts and self.thinning > 0:
+            rngs = [np.random.default_rng([*thin_seed, int(row)]) for row in np.sort(rows)]
+            aligned = thin_counts(aligned, rngs, fraction=self.thinning, min_keep=self.thinning_min_keep)
         return sp.csr_matrix(normalize(aligned, is_counts=shard.is_counts))
 
     def _keep(self, matrix: sp.csr_matrix) -> np.ndarray:
@@ -135,6 +153,16 @@ class ShardStream:
             matrix = self._model_space(shard, shard.validation_rows[:per_shard])
             blocks.append(matrix[self._keep(matrix)])
         return sp.vstack(blocks).tocsr() if blocks else sp.csr_matrix((0, len(self.genes)))
+
+    def training_sample(self, max_cells: int = 20_000) -> sp.csr_matrix:
+        """Up to ``max_cells`` training cells (never held-out ones), spread over the shards, in model space."""
+        total = max(self.n_train_cells, 1)
+        blocks = []
+        for index, shard in enumerate(self.shards):
+            n_rows = min(len(shard.train_rows), max(1, round(max_cells * len(shard.train_rows) / total)))
+            rows = np.random.default_rng([self.seed, index, 13]).choice(shard.train_rows, n_rows, replace=False)
+            blocks.append(self._model_space(shard, rows))
+        return sp.vstack(blocks).tocsr()
 
     def iter_epoch(self, position: StreamPosition, batch_size: int) -> Iterator[tuple[np.ndarray, StreamPosition]]:
         """Yield dense batches ``(cells, n_genes)`` of this rank's training cells from ``position`` on.
@@ -158,7 +186,8 @@ class ShardStream:
             start = max(0, position.consumed - consumed)
             rows = rows[start:]
             consumed += start
-            matrix = self._model_space(self.shards[shard_index], rows)
+            matrix = self._model_space(self.shards[shard_index], rows,
+                                       thin_seed=(self.seed, position.epoch, shard_index, 11))
             # _model_space reads rows sorted; restore the shuffled order
             matrix = matrix[np.argsort(np.argsort(rows))]
             keep = self._keep(matrix)
@@ -173,3 +202,37 @@ class ShardStream:
                     pending = []
         if pending:
             yield np.stack(pending).astype(np.float32), StreamPosition(position.epoch, consumed)
+
+
+def thin_counts(counts: sp.csr_matrix, rngs: Sequence[np.random.Generator], *, fraction: float, min_keep: float
+                ) -> sp.csr_matrix:
+    """Binomially thin the counts of a random ``fraction`` of the rows (depth augmentation).
+
+    Each chosen row keeps each of its counts with probability ``p``, log-uniform in ``[min_keep, 1]``: what
+    sequencing that cell less deeply would have given. Other rows are unchanged.
+
+    Parameters
+    ----------
+    counts
+        Integer counts, cells x genes.
+    rngs
+        One generator per row (so a row's draws do not depend on the other rows).
+    fraction
+        Probability that a row is thinned.
+    min_keep
+        Smallest keep probability.
+
+    Returns
+    -------
+    A new CSR matrix (explicit zeros removed).
+    """
+    if len(rngs) != counts.shape[0]:
+        raise ValueError(f"{len(rngs)} generators for {counts.shape[0]} rows")
+    thinned = counts.copy()
+    for row, rng in enumerate(rngs):
+        chosen, keep = rng.random() < fraction, float(np.exp(rng.uniform(np.log(min_keep), 0.0)))
+        if chosen:
+            entries = slice(thinned.indptr[row], thinned.indptr[row + 1])
+            thinned.data[entries] = rng.binomial(np.rint(thinned.data[entries]).astype(np.int64), keep)
+    thinned.eliminate_zeros()
+    return thinned

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._allocator import keep_freed_memory
 from ._checkpoint import list_checkpoints, load_training_state, restore_rng_states, rng_states, save_training_state
 from ._data import ShardStream, StreamPosition
 from ._distributed import DistributedContext, all_reduce_mean, init_distributed, no_sync, shutdown, wrap_model
-from ._masking import mask_values, masked_mse
+from ._masking import chosen_positions, mask_values
 from ._schedule import warmup_cosine
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,13 @@ class PretrainConfig:
         ``"float16"`` stores the final model at half size.
     name
         Name recorded in the final model.
+    thinning, thinning_min_keep
+        Depth augmentation: fraction of training cells (of count shards) binomially thinned, and the smallest
+        keep probability (see :class:`~sclong_tl.train.ShardStream`).
+    gene_init
+        Initial gene tables of a new model: ``"go"`` (truncated SVD of the gene x GO-term matrix),
+        ``"coexpression"`` (factorised co-expression of the training cells, Gene2vec's idea) or
+        ``"go+coexpression"`` (half of the dimensions each); see :func:`sclong_tl.genes.coexpression_vectors`.
     """
 
     data: list[str]
@@ -96,6 +104,9 @@ class PretrainConfig:
     device: str = "auto"
     storage_dtype: str | None = None
     name: str = "sclong-pretrained"
+    thinning: float = 0.0
+    thinning_min_keep: float = 0.1
+    gene_init: str = "go"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -119,18 +130,42 @@ def _vocabulary(config: PretrainConfig) -> list[str]:
     return genes
 
 
-def _graph_and_vectors(genes: list[str], dim: int, cache: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _gene_vectors(config: PretrainConfig, genes: list[str], dim: int, gene2go: dict) -> np.ndarray:
+    """Initial gene tables of a new model, as ``config.gene_init`` asks (see :class:`PretrainConfig`)."""
+    from ..genes import coexpression_vectors, initial_gene_vectors
+
+    if config.gene_init not in ("go", "coexpression", "go+coexpression"):
+        raise ValueError(f"gene_init must be 'go', 'coexpression' or 'go+coexpression', got {config.gene_init!r}")
+    if config.gene_init == "go":
+        return initial_gene_vectors(genes, dim, gene2go=gene2go, seed=config.seed)
+    sample = ShardStream(config.data, genes, seed=config.seed, validation_fraction=config.validation_fraction,
+                         min_genes=config.min_genes).training_sample()
+    coexpression_dim = dim if config.gene_init == "coexpression" else dim - dim // 2
+    coexpression, covered = coexpression_vectors(sample, coexpression_dim, seed=config.seed)
+    go_dim = dim - coexpression_dim
+    # genes the corpus does not cover keep GO-based vectors in the co-expression dimensions
+    go = initial_gene_vectors(genes, max(go_dim, coexpression_dim), gene2go=gene2go, seed=config.seed)
+    coexpression[~covered] = go[~covered, :coexpression_dim]
+    if go_dim == 0:
+        return coexpression
+    return np.concatenate([go[:, :go_dim], coexpression], axis=1) / np.sqrt(2.0)
+
+
+def _graph_and_vectors(config: PretrainConfig, genes: list[str], dim: int, cache: Path
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """GO graph and initial gene vectors of the vocabulary, cached in the output folder."""
-    from ..genes import build_go_graph, go_graph_edges, initial_gene_vectors, load_gene2go
+    from ..genes import build_go_graph, go_graph_edges, load_gene2go
 
     if cache.is_file():
         stored = np.load(cache, allow_pickle=False)
-        if stored["genes"].tolist() == genes and stored["vectors"].shape[1] == dim:
+        if (stored["genes"].tolist() == genes and stored["vectors"].shape[1] == dim
+                and str(stored.get("gene_init", "go")) == config.gene_init):
             return stored["edge_index"], stored["edge_weight"], stored["vectors"]
     gene2go = load_gene2go()
     edge_index, edge_weight = go_graph_edges(build_go_graph(gene2go, genes), genes)
-    vectors = initial_gene_vectors(genes, dim, gene2go=gene2go)
-    np.savez(cache, genes=np.array(genes), edge_index=edge_index, edge_weight=edge_weight, vectors=vectors)
+    vectors = _gene_vectors(config, genes, dim, gene2go)
+    np.savez(cache, genes=np.array(genes), edge_index=edge_index, edge_weight=edge_weight, vectors=vectors,
+             gene_init=np.array(config.gene_init))
     return edge_index, edge_weight, vectors
 
 
@@ -143,7 +178,8 @@ def build_initial_model(config: PretrainConfig, out: Path) -> Any:
         return load_model(config.init, device="cpu")
     genes = _vocabulary(config)
     model_config = _model_config(config.config, len(genes))
-    edge_index, edge_weight, vectors = _graph_and_vectors(genes, model_config.base_dim, out / "gene_graph.npz")
+    edge_index, edge_weight, vectors = _graph_and_vectors(config, genes, model_config.base_dim,
+                                                          out / "gene_graph.npz")
     return build_random_model(model_config, genes, edge_index, edge_weight, seed=config.seed, gene_vectors=vectors,
                               name=config.name)
 
@@ -169,13 +205,27 @@ def _autocast(context: DistributedContext, enabled: bool) -> contextlib.Abstract
     return torch.autocast(context.device.type, dtype=torch.bfloat16)
 
 
+def _masked_errors(network: torch.nn.Module, padded: torch.Tensor, generator: torch.Generator,
+                   context: DistributedContext, bf16: bool) -> tuple[torch.Tensor, int]:
+    """Sum of squared reconstruction errors on the chosen genes of masked ``padded`` cells, and their number.
+
+    The network computes its output at the chosen genes only (``positions=``), the only place the loss reads.
+    """
+    masked, chosen = mask_values(padded, generator=generator)
+    index, valid = chosen_positions(chosen)
+    target = padded.gather(1, index).to(context.device)
+    valid = valid.to(context.device)
+    with _autocast(context, bf16):
+        output = network(masked.to(context.device), positions=index.to(context.device))
+    errors = (output.reconstruction.float() - target) ** 2
+    return torch.where(valid, errors, torch.zeros_like(errors)).sum(), int(valid.sum())
+
+
 def _forward_loss(network: torch.nn.Module, values: torch.Tensor, generator: torch.Generator,
                   context: DistributedContext, bf16: bool) -> torch.Tensor:
-    padded = torch.nn.functional.pad(values, (0, 1))
-    masked, chosen = mask_values(padded, generator=generator)
-    with _autocast(context, bf16):
-        output = network(masked.to(context.device))
-    return masked_mse(output.reconstruction.float(), padded.to(context.device), chosen.to(context.device))
+    """Masked-reconstruction MSE of a micro-batch (0 when no gene was chosen)."""
+    total, count = _masked_errors(network, torch.nn.functional.pad(values, (0, 1)), generator, context, bf16)
+    return total / max(count, 1)
 
 
 @torch.no_grad()
@@ -190,13 +240,9 @@ def validation_loss(module: torch.nn.Module, cells: Any, *, seed: int, context: 
     for start in range(0, cells.shape[0], batch_size):
         values = torch.from_numpy(cells[start : start + batch_size].toarray().astype(np.float32))
         padded = torch.nn.functional.pad(values, (0, 1))
-        masked, chosen = mask_values(padded, generator=_mask_generator(seed, 10_000 + start, 0))
-        with _autocast(context, bf16):
-            output = module(masked.to(context.device))
-        chosen = chosen.to(context.device)
-        errors = (output.reconstruction.float() - padded.to(context.device))[chosen] ** 2
-        total += float(errors.sum())
-        weight += int(chosen.sum())
+        errors, count = _masked_errors(module, padded, _mask_generator(seed, 10_000 + start, 0), context, bf16)
+        total += float(errors)
+        weight += count
     module.train(was_training)
     return total / max(weight, 1)
 
@@ -221,6 +267,8 @@ def pretrain(config: PretrainConfig) -> Path:
     """
     out = Path(config.out)
     context = init_distributed(config.device)
+    if context.device.type == "cpu":
+        keep_freed_memory()
     try:
         return _pretrain(config, out, context)
     finally:
@@ -241,7 +289,8 @@ def _pretrain(config: PretrainConfig, out: Path, context: DistributedContext) ->
     network = wrap_model(module, context, fsdp=config.fsdp)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
     stream = ShardStream(config.data, model.genes, seed=config.seed, validation_fraction=config.validation_fraction,
-                         min_genes=config.min_genes, rank=context.rank, world_size=context.world_size)
+                         min_genes=config.min_genes, rank=context.rank, world_size=context.world_size,
+                         thinning=config.thinning, thinning_min_keep=config.thinning_min_keep)
     # under FSDP every rank takes part in the (sharded) validation forward; under DDP only the main rank scores
     scorers = context.is_main or config.fsdp
     evaluated = network if config.fsdp else module

@@ -59,3 +59,28 @@ def masked_mse(reconstruction: torch.Tensor, values: torch.Tensor, chosen: torch
     if not bool(chosen.any()):
         return reconstruction.sum() * 0.0
     return torch.nn.functional.mse_loss(reconstruction[chosen].float(), values[chosen].float())
+
+
+def chosen_positions(chosen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The chosen positions of each cell as a padded index, for outputs computed at those positions only.
+
+    Parameters
+    ----------
+    chosen
+        Boolean ``(cells, positions)`` from :func:`mask_values`.
+
+    Returns
+    -------
+    index
+        ``(cells, m)`` positions, ``m`` the largest count of chosen genes in a cell; each cell's positions in
+        ascending order, padded with its last position (or 0).
+    valid
+        Boolean ``(cells, m)``: which entries of ``index`` are chosen positions rather than padding.
+    """
+    counts = chosen.sum(dim=1)
+    width = max(int(counts.max()) if chosen.numel() else 0, 1)
+    # stable sort puts the chosen positions first, in ascending order
+    order = torch.sort((~chosen).to(torch.int8), dim=1, stable=True).indices[:, :width]
+    valid = torch.arange(width, device=chosen.device)[None, :] < counts[:, None]
+    last = order.gather(1, (counts - 1).clamp(min=0)[:, None])
+    return torch.where(valid, order, last), valid

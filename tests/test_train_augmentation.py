@@ -1,0 +1,89 @@
+"""Depth augmentation (binomial thinning) and co-expression gene vectors for pretraining."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sclong_tl.genes import coexpression_vectors
+from sclong_tl.train._data import ShardStream, StreamPosition, thin_counts
+
+DATA = Path(__file__).resolve().parent / "data"
+SHARDS = [str(DATA / "train" / "pbmc3k_shard_a.h5ad"), str(DATA / "train" / "pbmc3k_shard_b.h5ad")]
+GENES = (DATA / "train" / "genes.txt").read_text().split()
+
+
+def _counts() -> sp.csr_matrix:
+    return sp.csr_matrix(ad.read_h5ad(SHARDS[0]).X, dtype=np.float32)
+
+
+def test_thinning_keeps_integer_counts_below_the_originals_at_the_drawn_depth():
+    counts = _counts()
+    rngs = [np.random.default_rng([0, row]) for row in range(counts.shape[0])]
+    thinned = thin_counts(counts, rngs, fraction=1.0, min_keep=0.1)
+    dense, original = thinned.toarray(), counts.toarray()
+    assert (dense <= original).all() and np.array_equal(dense, np.rint(dense))
+    ratio = dense.sum(axis=1) / original.sum(axis=1)
+    assert ratio.min() >= 0.05 and ratio.max() <= 1.0 and ratio.std() > 0.1  # per-cell depths spread widely
+    # each row's total follows its drawn keep probability (the row's generator: first the choice, then p)
+    expected = []
+    for row in range(counts.shape[0]):
+        rng = np.random.default_rng([0, row])
+        rng.random()
+        expected.append(np.exp(rng.uniform(np.log(0.1), 0.0)))
+    assert np.abs(ratio - np.array(expected)).max() < 0.08
+
+
+def test_thinning_fraction_zero_changes_nothing_and_rows_do_not_depend_on_each_other():
+    counts = _counts()
+    rngs = [np.random.default_rng([1, row]) for row in range(counts.shape[0])]
+    assert (thin_counts(counts, rngs, fraction=0.0, min_keep=0.1) != counts).nnz == 0
+    full = thin_counts(counts, [np.random.default_rng([2, row]) for row in range(counts.shape[0])], fraction=1.0,
+                       min_keep=0.2)
+    part = thin_counts(counts[5:9], [np.random.default_rng([2, row]) for row in range(5, 9)], fraction=1.0,
+                       min_keep=0.2)
+    assert (full[5:9] != part).nnz == 0
+    with pytest.raises(ValueError, match="generators"):
+        thin_counts(counts, rngs[:3], fraction=1.0, min_keep=0.1)
+
+
+def test_stream_thins_training_cells_only_and_resumes_with_the_same_draws():
+    plain = ShardStream(SHARDS, GENES, seed=3, validation_fraction=0.1, min_genes=20)
+    thinned = ShardStream(SHARDS, GENES, seed=3, validation_fraction=0.1, min_genes=20, thinning=1.0,
+                          thinning_min_keep=0.05)
+    np.testing.assert_array_equal(plain.validation_cells(64).toarray(), thinned.validation_cells(64).toarray())
+    batches = [b for b, _ in thinned.iter_epoch(StreamPosition(), 4)]
+    plain_batches = [b for b, _ in plain.iter_epoch(StreamPosition(), 4)]
+    genes_thinned = np.concatenate([(b > 0).sum(axis=1) for b in batches])
+    genes_plain = np.concatenate([(b > 0).sum(axis=1) for b in plain_batches])
+    assert genes_thinned.mean() < 0.8 * genes_plain.mean()
+    # resuming 10 cells into the epoch (inside a block) yields exactly the cells an uninterrupted pass yields
+    stream = ShardStream(SHARDS, GENES, seed=3, validation_fraction=0.1, min_genes=20, thinning=1.0,
+                         thinning_min_keep=0.05)
+    resumed = np.concatenate([b for b, _ in stream.iter_epoch(StreamPosition(0, 10), 1)])
+    uninterrupted = np.concatenate([b for b, _ in stream.iter_epoch(StreamPosition(), 1)])
+    np.testing.assert_array_equal(resumed, uninterrupted[-len(resumed):])
+
+
+def test_coexpression_vectors_place_coexpressed_genes_together():
+    counts = _counts()
+    vectors, covered = coexpression_vectors(counts, 8, min_cells=10, max_genes=300, seed=0)
+    assert vectors.shape == (counts.shape[1], 8) and vectors.dtype == np.float32
+    assert 8 < covered.sum() <= 300 and not vectors[~covered].any()
+    assert np.linalg.norm(vectors[covered], axis=1).mean() == pytest.approx(1.0, rel=1e-4)
+    again, _ = coexpression_vectors(counts, 8, min_cells=10, max_genes=300, seed=0)
+    np.testing.assert_array_equal(vectors, again)
+    # genes whose expression co-occurs most are closer than random pairs of covered genes
+    binary = (counts[:, covered].toarray() > 0).astype(float)
+    binary = binary[:, binary.std(axis=0) > 0]
+    vectors_varying = vectors[covered][(counts[:, covered].toarray() > 0).std(axis=0) > 0]
+    correlation = np.corrcoef(binary.T)
+    np.fill_diagonal(correlation, -1)
+    unit = vectors_varying / np.linalg.norm(vectors_varying, axis=1, keepdims=True)
+    cosine = unit @ unit.T
+    top_pairs = np.argsort(correlation, axis=None)[-50:]
+    assert cosine.flat[top_pairs].mean() > np.mean(cosine) + 0.2
