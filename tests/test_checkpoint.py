@@ -10,9 +10,9 @@ import torch
 
 import sclong_tl as sl
 from _reference_helpers import REFERENCE_A, convert_reference, reference_inputs
+from sclong_tl import ScLongModel
 from sclong_tl._safe_pickle import UnsafePickleError, load_restricted
 from sclong_tl.cli import main as cli_main
-from sclong_tl.model import build_random_model
 
 
 def test_convert_twice_is_byte_identical(tmp_path):
@@ -47,12 +47,13 @@ def test_save_load_round_trip_is_exact(tmp_path):
 def test_random_model_round_trip(tmp_path):
     genes = [f"ENSG{i:011d}" for i in range(30)]
     edges = np.array([[0, 1, 2, 2], [0, 0, 1, 2]])
-    model = build_random_model("tiny", genes, edges, np.ones(4, dtype=np.float32), seed=3, top_k=8)
+    model = ScLongModel.from_config("tiny", genes=genes, graph=(edges, np.ones(4, dtype=np.float32)), seed=3, top_k=8)
     path = model.save(tmp_path / "random.safetensors")
     again = sl.load_model(path)
     values = np.random.default_rng(0).random((3, 30)).astype(np.float32)
     np.testing.assert_array_equal(model.encode(values)[1], again.encode(values)[1])
-    same_seed = build_random_model("tiny", genes, edges, np.ones(4, dtype=np.float32), seed=3, top_k=8)
+    same_seed = ScLongModel.from_config("tiny", genes=genes, graph=(edges, np.ones(4, dtype=np.float32)), seed=3,
+                                        top_k=8)
     np.testing.assert_array_equal(model.encode(values)[1], same_seed.encode(values)[1])
 
 
@@ -98,7 +99,7 @@ def test_non_checkpoint_files_are_refused(tmp_path):
 def test_half_precision_storage(tmp_path):
     genes = [f"ENSG{i:011d}" for i in range(30)]
     edges = np.array([[0, 1, 2, 2], [0, 0, 1, 2]])
-    model = build_random_model("tiny", genes, edges, np.ones(4, dtype=np.float32), seed=1, top_k=8)
+    model = ScLongModel.from_config("tiny", genes=genes, graph=(edges, np.ones(4, dtype=np.float32)), seed=1, top_k=8)
     full = model.save(tmp_path / "full.safetensors")
     half = model.save(tmp_path / "half.safetensors", storage_dtype="float16")
     assert half.stat().st_size < 0.6 * full.stat().st_size

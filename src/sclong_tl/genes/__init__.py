@@ -5,7 +5,7 @@ tables, org.Hs.eg.db GO annotations and the default vocabulary, rebuilt by ``scr
 ``scripts/build_vocabulary.py`` from public sources.
 """
 
-from ._go_graph import build_go_graph, go_graph_edges
+from ._go_graph import build_go_graph, go_graph_edges, go_graph_members
 from ._symbols import (
     SymbolTable,
     looks_like_ensembl,
@@ -23,6 +23,7 @@ __all__ = [
     "default_vocabulary",
     "ensembl_to_symbol",
     "go_graph_edges",
+    "go_graph_members",
     "go_svd_vectors",
     "initial_gene_vectors",
     "load_gene2go",

@@ -296,7 +296,7 @@ def _check_sha256(path: Path, sha256: str | None) -> None:
     key = (str(path), sha256, stat.st_size, stat.st_mtime_ns)
     if key in _verified:
         return
-    from ._format import file_sha256
+    from .._io import file_sha256
 
     actual = file_sha256(path)
     if actual != sha256:
