@@ -9,10 +9,12 @@ import pytest
 import torch
 
 import sclong_tl as sl
-from _reference_helpers import REFERENCE_A, convert_reference, reference_inputs
+from _reference_helpers import REFERENCE_A, REFERENCE_RELEASE, convert_reference, reference_inputs
 from sclong_tl import ScLongModel
 from sclong_tl._safe_pickle import UnsafePickleError, load_restricted
 from sclong_tl.cli import main as cli_main
+
+PTH, PKL, GENES = (REFERENCE_RELEASE / name for name in ("model.pth", "model.pkl", "genes.txt"))
 
 
 def test_convert_twice_is_byte_identical(tmp_path):
@@ -23,11 +25,11 @@ def test_convert_twice_is_byte_identical(tmp_path):
 
 def test_cli_convert(tmp_path, capsys):
     out = tmp_path / "cli.safetensors"
-    status = cli_main(["convert", "--checkpoint", str(REFERENCE_A / "model.pth"), "--hyperparams",
-                       str(REFERENCE_A / "model.pkl"), "--genes", str(REFERENCE_A / "genes.txt"), "--out", str(out)])
+    status = cli_main(["convert", "--checkpoint", str(PTH), "--hyperparams", str(PKL), "--genes", str(GENES),
+                       "--out", str(out)])
     assert status == 0 and out.is_file()
     model = sl.load_model(out, device="cpu")
-    assert model.genes[:2] == (REFERENCE_A / "genes.txt").read_text().split()[:2]
+    assert model.genes[:2] == (REFERENCE_RELEASE / "genes.txt").read_text().split()[:2]
     assert model.module.pos_emb.emb.weight.dtype == torch.float64  # the release's float64 table is preserved
     assert model.provenance["checkpoint_file"] == "model.pth"
 
@@ -71,12 +73,12 @@ def test_malicious_pickle_is_refused(tmp_path):
     evil = tmp_path / "evil.pkl"
     evil.write_bytes(payload)
     with pytest.raises(UnsafePickleError):
-        sl.weights.convert_official(REFERENCE_A / "model.pth", evil, REFERENCE_A / "genes.txt", tmp_path / "x.st")
+        sl.weights.convert_official(PTH, evil, GENES, tmp_path / "x.st")
     assert not (tmp_path / "x.st").exists()
 
 
 def test_restricted_unpickler_reads_release_hyperparameters():
-    params = load_restricted(REFERENCE_A / "model.pkl")
+    params = load_restricted(REFERENCE_RELEASE / "model.pkl")
     assert params["device"] == "cuda" and params["max_seq_len"] == 2001
     np.testing.assert_array_equal(params["G_go"].numpy(), np.load(REFERENCE_A / "go_edge_index.npy"))
 
@@ -92,7 +94,7 @@ def test_non_checkpoint_files_are_refused(tmp_path):
         sl.load_model(tmp_path / "missing.safetensors")
     with pytest.raises(ValueError, match="scLong state dict"):
         torch.save({"model_state_dict": {"a": torch.zeros(1)}}, tmp_path / "bad.pth")
-        sl.weights.convert_official(tmp_path / "bad.pth", REFERENCE_A / "model.pkl", REFERENCE_A / "genes.txt",
+        sl.weights.convert_official(tmp_path / "bad.pth", PKL, GENES,
                                     tmp_path / "out.safetensors")
 
 
