@@ -211,13 +211,14 @@ def _load(name: str, *, path: str | os.PathLike | None, backed: Literal["r"] | N
 
     spec = _spec(name)
     if path is not None:
-        h5ad, owned = _local_h5ad(spec, Path(path), cache_dir), []
+        owned: list[Path] = []
+        h5ad = _local_h5ad(spec, Path(path), cache_dir)
     else:
         h5ad, owned = _downloaded_h5ad(spec, progress=progress, retries=retries, cache=cache_dir)
     try:
         adata = anndata.read_h5ad(h5ad, backed=backed)
     except OSError as error:  # not HDF5 (h5py raises OSError subclasses)
-        problem = f"{h5ad} is not a readable .h5ad file ({error})"
+        problem: str | None = f"{h5ad} is not a readable .h5ad file ({error})"
         adata = None
     else:
         problem = _structure_problem(spec, adata)

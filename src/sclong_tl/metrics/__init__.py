@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from .._lazy import lazy_module_getattr
+from sclong_tl._lazy import lazy_module_getattr
 
 _LAZY = {
     "silhouette_batch_asw": "sclong_tl.metrics._integration",

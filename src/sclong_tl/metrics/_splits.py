@@ -79,7 +79,7 @@ def simulation_split(
     singles = [c for c in unique if len(parsed[c]) == 1]
     doubles = [c for c in unique if len(parsed[c]) > 1]
     train = [c for c in singles if parsed[c][0] in known]
-    categories = {name: [] for name in SEEN_CATEGORIES}
+    categories: dict[str, list[str]] = {name: [] for name in SEEN_CATEGORIES}
     categories["Seen 0/1"] = [c for c in singles if parsed[c][0] not in known]
     seen_two = []
     for c in doubles:

@@ -10,7 +10,7 @@ Everything here imports downwards only (:mod:`sclong_tl.model`, :mod:`sclong_tl.
 
 from __future__ import annotations
 
-from .._lazy import lazy_module_getattr
+from sclong_tl._lazy import lazy_module_getattr
 
 _LAZY = {
     "ScLongModel": "sclong_tl.models._sclong",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._anndata import expression_matrix, gene_names
+from sclong_tl._anndata import expression_matrix, gene_names
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -75,7 +75,7 @@ class ControlCells:
     @property
     def in_graph(self) -> np.ndarray:
         """Per GO-graph node: whether it has an edge to another node."""
-        from ..genes import go_graph_members
+        from sclong_tl.genes import go_graph_members
 
         return go_graph_members(self.edge_index, len(self.node_genes))
 
@@ -85,7 +85,7 @@ class ControlCells:
                      n_control_cells: int, representation: str, layer: str | None, gene_key: str | None,
                      is_counts: bool | None, random_state: int, progress: bool | None) -> ControlCells:
         """Draw the control cells of ``adata`` and encode them with ``scfm`` (see the module notes)."""
-        from ..pp import detect_counts, log_normalized, match_genes
+        from sclong_tl.pp import detect_counts, log_normalized, match_genes
 
         if representation not in REPRESENTATIONS:
             raise ValueError(f"representation must be one of {REPRESENTATIONS}, got {representation!r}")
@@ -145,7 +145,7 @@ def encode_controls(scfm: ScLongModel, adata: AnnData, rows: np.ndarray, var_ind
                     layer: str | None, gene_key: str | None, is_counts: bool, mean_only: bool,
                     progress: bool | None) -> np.ndarray:
     """Representations (scLong) of the measured genes of ``adata[rows]``: ``(cells, G, d)`` or ``(1, G, d)``."""
-    from ..pp import iter_model_inputs, match_genes
+    from sclong_tl.pp import iter_model_inputs, match_genes
 
     subset = adata[rows]
     with warnings.catch_warnings():

@@ -45,7 +45,7 @@ def load_model(name_or_path: str | os.PathLike | ScLongModel = "default", *, dev
     if not path.is_file():
         if path.suffix or os.sep in str(name_or_path):
             raise FileNotFoundError(f"no model file at {path}")
-        from ..weights._registry import fetch
+        from sclong_tl.weights._registry import fetch
 
         name = "sclong-default" if str(name_or_path) in DEFAULT_ALIASES else str(name_or_path)
         path = Path(fetch(name))

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._anndata import gene_names
-from ..metrics._conditions import canonical_condition, parse_condition, seen_category
+from sclong_tl._anndata import gene_names
+from sclong_tl.metrics._conditions import canonical_condition, parse_condition, seen_category
+
 from ._controls import ControlCells
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -101,7 +102,8 @@ class PerturbationModel:
                  ) -> None:
         import torch
 
-        from ..model.perturbation import PerturbationNetwork
+        from sclong_tl.model.perturbation import PerturbationNetwork
+
         from ._load import load_model
 
         self.init_params: dict[str, Any] = {
@@ -207,7 +209,7 @@ class PerturbationModel:
     # ---------------------------------------------------------------------------------------- conditions
     def resolve(self, conditions: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Canonical names, GO-node indices ``(C, 2)`` (-1 padded) and self-perturbed masks ``(C, G)``."""
-        from ..pp import vocabulary_positions
+        from sclong_tl.pp import vocabulary_positions
 
         parsed = [parse_condition(c, control=self.control) for c in conditions]
         if any(len(genes) > 2 for genes in parsed):
@@ -342,7 +344,7 @@ class PerturbationModel:
         The path written. The header holds :attr:`init_params`, the control cells' metadata and the training
         state (trained conditions, history, fit settings); the tensors the network and the control cells.
         """
-        from .._io import write_safetensors
+        from sclong_tl._io import write_safetensors
 
         tensors = {f"network.{k}": v for k, v in self.network.state_dict().items()}
         tensors.update(self.controls.tensors())
@@ -367,7 +369,7 @@ class PerturbationModel:
         -------
         The model, in eval mode.
         """
-        from .._io import read_safetensors
+        from sclong_tl._io import read_safetensors
 
         tensors, header = read_safetensors(path, kind=KIND, what="perturbation model")
         if header["version"] == 1:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._anndata import expression_matrix
-from .._progress import progress_bar
+from sclong_tl._anndata import expression_matrix
+from sclong_tl._progress import progress_bar
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -88,7 +88,7 @@ def fit(model: PerturbationModel, conditions: Sequence[str] | None = None, *, ma
     """
     import torch
 
-    from ..metrics import de_gene_indices
+    from sclong_tl.metrics import de_gene_indices
 
     rng = np.random.default_rng(model.random_state)
     examples = training_examples(model, conditions, max_cells_per_condition=max_cells_per_condition, rng=rng)
@@ -138,7 +138,7 @@ def training_examples(model: PerturbationModel, conditions: Sequence[str] | None
     """The perturbed cells of ``conditions`` (capped per condition) followed by the drawn control cells."""
     import torch
 
-    from ..pp import log_normalized
+    from sclong_tl.pp import log_normalized
 
     if model.adata is None:
         raise ValueError("this model was loaded without data; pass adata to PerturbationModel.load to fit")
@@ -202,7 +202,7 @@ def train_epoch(model: PerturbationModel, examples: Examples, train_examples: np
     """One pass over the training examples in random order; the mean batch loss."""
     import torch
 
-    from ..model.perturbation import autofocus_direction_loss
+    from sclong_tl.model.perturbation import autofocus_direction_loss
 
     tensors = examples.tensors
     model.network.train()

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._device import autocast_context, resolve_device, resolve_dtype
+from sclong_tl._device import autocast_context, resolve_device, resolve_dtype
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ..model import ScLong, ScLongConfig
+    from sclong_tl.model import ScLong, ScLongConfig
 
 logger = logging.getLogger(__name__)
 
@@ -79,20 +79,25 @@ class ScLongModel:
         return self.module.config
 
     @property
+    def _graph_module(self) -> Any:
+        """The module holding the GO graph buffers (``go_conv``)."""
+        return self.module.go_conv
+
+    @property
     def edge_index(self) -> np.ndarray:
         """GO graph edges over vocabulary positions, ``(2, E)`` (row 0 source, row 1 target)."""
-        return self.module.go_conv.edge_index.cpu().numpy()
+        return self._graph_module.edge_index.cpu().numpy()
 
     @property
     def edge_weight(self) -> np.ndarray:
         """GO graph edge weights (Jaccard indices), ``(E,)``."""
-        return self.module.go_conv.edge_weight.cpu().numpy()
+        return self._graph_module.edge_weight.cpu().numpy()
 
     @property
     def sha256(self) -> str | None:
         """SHA-256 of the weights file this model was loaded from (None for an unsaved model)."""
         if self._sha256 is None and self.path is not None:
-            from .._io import file_sha256
+            from sclong_tl._io import file_sha256
 
             self._sha256 = file_sha256(self.path)
         return self._sha256
@@ -138,7 +143,7 @@ class ScLongModel:
         """
         import torch
 
-        from ..model import ScLong, get_config
+        from sclong_tl.model import ScLong, get_config
 
         genes = [str(gene) for gene in genes]
         config = get_config(preset, **{**overrides, "n_genes": len(genes)})
@@ -171,7 +176,7 @@ class ScLongModel:
         """
         import torch
 
-        from ..weights._format import Checkpoint, save_checkpoint
+        from sclong_tl.weights._format import Checkpoint, save_checkpoint
 
         state_dict = dict(self.module.state_dict())
         if storage_dtype is not None:
@@ -184,8 +189,8 @@ class ScLongModel:
             state_dict=state_dict,
             config=self.config.to_dict(),
             genes=self.genes,
-            edge_index=self.module.go_conv.edge_index,
-            edge_weight=self.module.go_conv.edge_weight,
+            edge_index=self._graph_module.edge_index,
+            edge_weight=self._graph_module.edge_weight,
             provenance={"name": self.name, **self.provenance, **(provenance or {})},
         )
         written = save_checkpoint(path, checkpoint)
@@ -209,8 +214,8 @@ class ScLongModel:
         """
         import torch
 
-        from ..model import ScLong, ScLongConfig
-        from ..weights._format import read_checkpoint
+        from sclong_tl.model import ScLong, ScLongConfig
+        from sclong_tl.weights._format import read_checkpoint
 
         checkpoint = read_checkpoint(path)
         config = ScLongConfig.from_dict(checkpoint.config)
@@ -229,7 +234,7 @@ class ScLongModel:
     # ------------------------------------------------------------------------------------------ inference
     def default_batch_size(self) -> int:
         """Cells per forward pass: activations within ~1 GB and at most 2 cells on CPU (8 GB, 256 on GPU)."""
-        from .._settings import settings
+        from sclong_tl._settings import settings
 
         if settings.batch_size is not None:
             return settings.batch_size
@@ -294,7 +299,7 @@ class ScLongModel:
         ``(start, representations (b, n_genes, d), reconstruction (b, n_genes))`` as float32 numpy arrays,
         ``start`` being the index of the batch's first cell.
         """
-        from .._progress import progress_bar
+        from sclong_tl._progress import progress_bar
 
         n_cells = values.shape[0]
         batch_size = batch_size or self.default_batch_size()
@@ -345,6 +350,6 @@ class ScLongModel:
 
 def go_graph(genes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """The GO gene graph of a vocabulary from the shipped GO annotations: ``(edge_index, edge_weight)``."""
-    from ..genes import build_go_graph, go_graph_edges, load_gene2go
+    from sclong_tl.genes import build_go_graph, go_graph_edges, load_gene2go
 
     return go_graph_edges(build_go_graph(load_gene2go(), genes), genes)

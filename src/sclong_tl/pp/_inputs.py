@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from .._anndata import expression_matrix
-from .._progress import progress_bar
+from sclong_tl._anndata import expression_matrix
+from sclong_tl._progress import progress_bar
+
 from ._chunks import as_row_sliceable, iter_row_chunks
 from ._match import GeneMatch, match_genes
 from ._normalize import normalize_chunk, scan_values

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from .._anndata import gene_names
-from .._warnings import warn_user
-from ..genes._data import common_genes_frozenset
-from ..genes._symbols import ensembl_base, looks_like_ensembl, mouse_hint, symbol_to_ensembl
+from sclong_tl._anndata import gene_names
+from sclong_tl._warnings import warn_user
+from sclong_tl.genes._data import common_genes_frozenset
+from sclong_tl.genes._symbols import ensembl_base, looks_like_ensembl, mouse_hint, symbol_to_ensembl
 
 logger = logging.getLogger(__name__)
 

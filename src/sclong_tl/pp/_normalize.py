@@ -42,6 +42,7 @@ class ValueScan:
     def update(self, chunk: np.ndarray | sparse.csr_matrix) -> None:
         """Add one chunk of rows to the tally."""
         self.n_cells += chunk.shape[0]
+        values: Any
         if sparse.issparse(chunk):
             values = chunk.data
             rows = None

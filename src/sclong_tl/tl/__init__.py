@@ -10,7 +10,7 @@ GRN steps (see :mod:`sclong_tl.tl._grn`): :func:`select_network_genes`, :func:`e
 
 from __future__ import annotations
 
-from .._lazy import lazy_module_getattr
+from sclong_tl._lazy import lazy_module_getattr
 
 _LAZY = {
     "embed": "sclong_tl.tl._embed",

@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .._anndata import expression_matrix, output_target, select_modality
-from .._progress import progress_bar
-from .._provenance import log_added, params_record
+from sclong_tl._anndata import expression_matrix, output_target, select_modality
+from sclong_tl._progress import progress_bar
+from sclong_tl._provenance import log_added, params_record
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from anndata import AnnData
 
-    from ..models import ScLongModel
-    from ..pp import GeneMatch
+    from sclong_tl.models import ScLongModel
+    from sclong_tl.pp import GeneMatch
 
 logger = logging.getLogger(__name__)
 
@@ -142,9 +142,9 @@ def embed(
     >>> sl.embed(adata)  # doctest: +SKIP
     >>> sc.pp.neighbors(adata, use_rep="X_sclong")  # doctest: +SKIP
     """
-    from .._device import resolve_dtype
-    from ..models import load_model
-    from ..pp import detect_counts, match_genes
+    from sclong_tl._device import resolve_dtype
+    from sclong_tl.models import load_model
+    from sclong_tl.pp import detect_counts, match_genes
 
     _check_options(pooling=pooling, key_added=key_added, gene_key_added=gene_key_added, batch_size=batch_size)
     obsm_key = DEFAULT_OBSM_KEY if key_added is None else key_added
@@ -217,7 +217,7 @@ def _encode(adata: AnnData, model: ScLongModel, match: GeneMatch, *, pooling: st
     """Stream the cells through the model and reduce every batch at once (nothing is written to ``adata``)."""
     import torch
 
-    from ..pp import iter_model_inputs
+    from sclong_tl.pp import iter_model_inputs
 
     positions = np.unique(match.var_index[match.var_index >= 0])
     n_cells, d = adata.n_obs, model.config.base_dim
@@ -243,10 +243,12 @@ def _encode(adata: AnnData, model: ScLongModel, match: GeneMatch, *, pooling: st
                 if pooling == "paper":
                     pooled = representations.sum(-1).index_select(1, index) + reconstruction.index_select(1, index)
                 else:
+                    assert selected is not None
                     pooled = selected.mean(1)
                 start = chunk_start + offset
                 cells[start : start + len(pooled)] = pooled.cpu().numpy()
                 if gene_sums is not None:
+                    assert selected is not None
                     gene_sums += selected.sum(0).double().cpu().numpy()
                 bar.update(len(pooled))
     if not np.isfinite(cells).all():

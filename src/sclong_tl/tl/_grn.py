@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._anndata import output_target, select_modality
-from .._provenance import log_added, params_record
+from sclong_tl._anndata import output_target, select_modality
+from sclong_tl._provenance import log_added, params_record
+
 from ._grn_refine import REFINE_DEFAULTS, refine_adjacency
 from ._grn_similarity import SIMILARITIES, GeneSelection, encode_network_genes, initial_adjacency, select_network_genes
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from anndata import AnnData
 
-    from ..models import ScLongModel
+    from sclong_tl.models import ScLongModel
 
 MIN_CELLS = 10
 DEFAULT_KEY = "sclong_grn"
@@ -151,8 +152,8 @@ def grn(
     >>> sl.grn(adata, tfs=my_tfs)  # doctest: +SKIP
     >>> net = sl.tl.grn_network(adata)  # doctest: +SKIP
     """
-    from .._device import resolve_device
-    from ..models import load_model
+    from sclong_tl._device import resolve_device
+    from sclong_tl.models import load_model
 
     adata = select_modality(data, modality)
     if similarity not in SIMILARITIES:
@@ -166,7 +167,7 @@ def grn(
     statistics, expression = encode_network_genes(adata, model, selection, layer=layer, gene_key=gene_key,
                                           batch_size=batch_size, progress=progress)
     adjacency = initial_adjacency(statistics.similarity(similarity))
-    history: list[dict[str, float]] = []
+    history: list[dict[str, Any]] = []
     if refine:
         adjacency, history = refine_adjacency(expression, adjacency, n_epochs=n_epochs, random_state=random_state,
                                               device=resolve_device(device), progress=progress,
@@ -184,7 +185,7 @@ def grn(
     return target if copy else None
 
 
-def _uns(model: ScLongModel, selection: GeneSelection, history: list[dict[str, float]], **params: Any
+def _uns(model: ScLongModel, selection: GeneSelection, history: list[dict[str, Any]], **params: Any
          ) -> dict[str, Any]:
     params["refine_params"] = {**REFINE_DEFAULTS, **dict(params["refine_params"] or {})}
     record = params_record("grn", model, n_genes=len(selection.positions), n_sources=len(selection.sources),

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._progress import progress_bar
+from sclong_tl._progress import progress_bar
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -50,7 +50,7 @@ def standardise_expression(expression: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def refine_adjacency(expression: np.ndarray, adjacency: np.ndarray, *, n_epochs: int, random_state: int,
                      device: torch.device | str = "cpu", progress: bool | None = False, **params: Any
-                     ) -> tuple[np.ndarray, list[dict[str, float]]]:
+                     ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Train DeepSEM on ``(cells, genes)`` expression starting from ``adjacency``; return the trained A.
 
     ``params`` override :data:`REFINE_DEFAULTS`. The MLP optimiser (RMSprop, ``lr``, decayed by ``lr_decay``
@@ -65,7 +65,7 @@ def refine_adjacency(expression: np.ndarray, adjacency: np.ndarray, *, n_epochs:
     """
     import torch
 
-    from ..model.deepsem import DeepSEM
+    from sclong_tl.model.deepsem import DeepSEM
 
     unknown = set(params) - set(REFINE_DEFAULTS)
     if unknown:
@@ -87,7 +87,7 @@ def refine_adjacency(expression: np.ndarray, adjacency: np.ndarray, *, n_epochs:
     adjacency_optimiser = torch.optim.RMSprop([module.adjacency], lr=settings["lr_adjacency"])
     n_cells, batch_size = values.shape[0], int(settings["batch_size"])
     cycle = int(settings["mlp_epochs"]) + int(settings["adjacency_epochs"])
-    history: list[dict[str, float]] = []
+    history: list[dict[str, Any]] = []
     module.train()
     for epoch in progress_bar(range(n_epochs), enabled=progress, desc="DeepSEM", unit="epoch"):
         train_adjacency = epoch % cycle >= int(settings["mlp_epochs"])

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._progress import progress_bar
+from sclong_tl._progress import progress_bar
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
-    from ..models import ScLongModel
-    from ..pp import GeneMatch
+    from sclong_tl.models import ScLongModel
+    from sclong_tl.pp import GeneMatch
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def select_network_genes(data: AnnData, model: ScLongModel, *, genes: Sequence[s
     -------
     The selection (a warning names how many selected genes were left out).
     """
-    from ..pp import match_genes
+    from sclong_tl.pp import match_genes
 
     var_names = data.var_names
     if genes is None:
@@ -192,7 +192,7 @@ def encode_network_genes(data: AnnData, model: ScLongModel, selection: GeneSelec
     expression
         ``(cells, selected genes)`` float32 model-space values (DeepSEM's input).
     """
-    from ..pp import iter_model_inputs
+    from sclong_tl.pp import iter_model_inputs
 
     positions = selection.positions
     statistics = SimilarityStatistics(len(positions))

@@ -13,13 +13,13 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._anndata import select_modality
-from .._provenance import params_record
+from sclong_tl._anndata import select_modality
+from sclong_tl._provenance import params_record
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
-    from ..models import PerturbationModel, ScLongModel
+    from sclong_tl.models import PerturbationModel, ScLongModel
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def predict_perturbation(
     minus control mean, ``uns["control_mean"]`` and ``uns[key_added]["params"]`` (scLong model name and sha256,
     head and fitting settings, trained conditions).
     """
-    from ..models import PerturbationModel
+    from sclong_tl.models import PerturbationModel
 
     adata = select_modality(data, modality)
     head = perturbation_model

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .._io import atomic_write
+from sclong_tl._io import atomic_write
 
 _NAME = re.compile(r"step-(\d+)\.pt$")
 

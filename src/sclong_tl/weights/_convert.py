@@ -94,9 +94,10 @@ def convert_official(checkpoint: str | os.PathLike, hyperparams: str | os.PathLi
     """
     import torch
 
-    from .._io import file_sha256
-    from .._safe_pickle import load_restricted
-    from ..model import ScLong, ScLongConfig
+    from sclong_tl._io import file_sha256
+    from sclong_tl._safe_pickle import load_restricted
+    from sclong_tl.model import ScLong, ScLongConfig
+
     from ._format import Checkpoint, save_checkpoint
 
     checkpoint, hyperparams, genes = Path(checkpoint), Path(hyperparams), Path(genes)

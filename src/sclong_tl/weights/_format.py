@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._io import read_safetensors, write_safetensors
+from sclong_tl._io import read_safetensors, write_safetensors
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
