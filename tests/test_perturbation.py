@@ -34,7 +34,7 @@ def test_fit_predict_save_load_round_trip(model, tmp_path):
     np.testing.assert_array_equal(before.layers["delta"], after.layers["delta"])
     assert list(after.obs_names) == conditions and list(after.var_names) == model.genes
     assert loaded.trained_conditions == model.trained_conditions == TRAIN
-    assert loaded.history == model.history and loaded.scfm_info == model.scfm_info
+    assert loaded.history == model.history and loaded.controls.scfm == model.controls.scfm
     np.testing.assert_allclose(after.layers["delta"], after.X - loaded.control_mean, atol=1e-6)
     with pytest.raises(ValueError, match="without data"):
         loaded.fit()
@@ -124,31 +124,32 @@ def test_mean_representation_and_control_sampling():
     from sclong_tl.models import PerturbationModel
 
     mean_model = fitted_model(conditions=TRAIN, representation="mean", max_epochs=1)
-    assert mean_model.control_representations.shape == (1, 299, tiny_scfm().config.base_dim)
+    assert mean_model.controls.representations.shape == (1, 299, tiny_scfm().config.base_dim)
     assert np.isfinite(mean_model.predict(["STAT1"]).X).all()
     adata = load_subset()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         a = PerturbationModel(adata, tiny_scfm(), n_control_cells=30, random_state=1, progress=False)
         b = PerturbationModel(adata, tiny_scfm(), n_control_cells=30, random_state=2, progress=False)
-    assert (adata.obs["condition"].iloc[a.control_rows] == "ctrl").all()
-    assert len(set(a.control_rows)) == 30 and set(a.control_rows) != set(b.control_rows)
+    assert (adata.obs["condition"].iloc[a.controls.rows] == "ctrl").all()
+    assert len(set(a.controls.rows)) == 30 and set(a.controls.rows) != set(b.controls.rows)
 
 
 def test_genes_missing_from_vocabulary_get_mean_representation(model):
     scfm = tiny_scfm()
-    missing = np.flatnonzero(model.var_index < 0)
+    missing = np.flatnonzero(model.controls.var_index < 0)
     assert missing.size > 0  # a few Papalexi symbols have no Ensembl ID in the fixture vocabulary
     from sclong_tl.pp import iter_model_inputs
 
     adata = load_subset()
-    first_cell = model.control_rows[:1]
+    first_cell = model.controls.rows[:1]
     (_, values), = list(iter_model_inputs(adata[first_cell], scfm.genes, is_counts=True))
     representations, _ = scfm.encode(values)
-    np.testing.assert_allclose(model.control_representations[0, missing[0]], representations[0].mean(axis=0),
+    np.testing.assert_allclose(model.controls.representations[0, missing[0]], representations[0].mean(axis=0),
                                rtol=1e-5, atol=1e-6)
-    found = int(np.flatnonzero(model.var_index >= 0)[0])
-    np.testing.assert_allclose(model.control_representations[0, found], representations[0, model.var_index[found]],
+    found = int(np.flatnonzero(model.controls.var_index >= 0)[0])
+    position = model.controls.var_index[found]
+    np.testing.assert_allclose(model.controls.representations[0, found], representations[0, position],
                                rtol=1e-5, atol=1e-6)
 
 
@@ -194,16 +195,16 @@ def test_first_layout_perturbation_file_still_loads(model, tmp_path):
 
     # a file as the previous release wrote it ("sclong_tl.perturbation/1" header, graph.in_graph tensor)
     tensors = {f"network.{k}": v.contiguous() for k, v in model.network.state_dict().items()}
-    tensors["control.expression"] = torch.as_tensor(model.control_expression)
-    tensors["control.representations"] = torch.as_tensor(model.control_representations)
+    tensors["control.expression"] = torch.as_tensor(model.controls.expression)
+    tensors["control.representations"] = torch.as_tensor(model.controls.representations)
     tensors["graph.in_graph"] = torch.as_tensor(model.controls.in_graph)
     meta = {"format": "sclong_tl.perturbation/1", "config": model.config, "genes": model.genes,
             "node_genes": model.controls.node_genes, "control": model.control, "condition_key": model.condition_key,
             "representation": model.representation, "random_state": model.random_state,
-            "is_counts": model.is_counts, "var_index": model.var_index.tolist(),
+            "is_counts": model.controls.is_counts, "var_index": model.controls.var_index.tolist(),
             "trained_conditions": model.trained_conditions, "history": model.history,
-            "fit_params": model.fit_params, "scfm": model.scfm_info,
-            "n_control_cells": len(model.control_expression)}
+            "fit_params": model.fit_params, "scfm": model.controls.scfm,
+            "n_control_cells": len(model.controls.expression)}
     path = tmp_path / "old.safetensors"
     save_file(tensors, str(path), metadata={"sclong_tl": json.dumps(meta)})
     loaded = PerturbationModel.load(path)

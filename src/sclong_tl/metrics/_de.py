@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sclong_tl._anndata import obs_labels
+
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
@@ -76,9 +78,7 @@ def top_de_genes(
         raise ValueError(f"method must be one of {DE_METHODS}, got {method!r}")
     if n_genes < 1:
         raise ValueError(f"n_genes must be positive, got {n_genes}")
-    if condition_key not in adata.obs:
-        raise KeyError(f"obs[{condition_key!r}] not found; columns: {list(adata.obs.columns)}")
-    labels = adata.obs[condition_key].astype(str).to_numpy()
+    labels = obs_labels(adata, condition_key)
     if not (labels == control).any():
         raise ValueError(f"no control cells: no obs[{condition_key!r}] == {control!r}")
     matrix = adata.X if layer is None else adata.layers[layer]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sclong_tl._anndata import expression_matrix, gene_names
+from sclong_tl._anndata import expression_matrix, gene_names, obs_labels
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -91,9 +91,7 @@ class ControlCells:
             raise ValueError(f"representation must be one of {REPRESENTATIONS}, got {representation!r}")
         if n_control_cells < 2:
             raise ValueError(f"n_control_cells must be at least 2, got {n_control_cells}")
-        if condition_key not in adata.obs:
-            raise KeyError(f"obs[{condition_key!r}] not found; columns: {list(adata.obs.columns)}")
-        labels = adata.obs[condition_key].astype(str).to_numpy()
+        labels = obs_labels(adata, condition_key)
         control_rows = np.flatnonzero(labels == control)
         if control_rows.size < 2:
             raise ValueError(f"need at least 2 control cells (obs[{condition_key!r}] == {control!r}), "

@@ -137,7 +137,7 @@ class PerturbationModel:
 
     def __repr__(self) -> str:
         return (f"PerturbationModel(genes={len(self.genes)}, control_cells={len(self.controls.expression)}, "
-                f"representation={self.representation!r}, scLong={self.scfm_info['name']!r}, "
+                f"representation={self.representation!r}, scLong={self.controls.scfm['name']!r}, "
                 f"trained_conditions={len(self.trained_conditions)})")
 
     # ------------------------------------------------------------------------------------- views of controls
@@ -147,39 +147,9 @@ class PerturbationModel:
         return self.controls.genes
 
     @property
-    def var_index(self) -> np.ndarray:
-        """Vocabulary position of each predicted gene (-1: not in the scLong vocabulary)."""
-        return self.controls.var_index
-
-    @property
-    def is_counts(self) -> bool:
-        """Whether the training data held raw counts."""
-        return self.controls.is_counts
-
-    @property
-    def control_expression(self) -> np.ndarray:
-        """Log-normalised expression of the drawn control cells."""
-        return self.controls.expression
-
-    @property
-    def control_representations(self) -> np.ndarray:
-        """ScLong representations of the drawn control cells (or their mean)."""
-        return self.controls.representations
-
-    @property
     def control_mean(self) -> np.ndarray:
         """Mean log-normalised expression of the drawn control cells (the reference of ``layers["delta"]``)."""
         return self.controls.mean
-
-    @property
-    def control_rows(self) -> np.ndarray:
-        """Rows of the drawn control cells in the training data (empty for a loaded model)."""
-        return self.controls.rows
-
-    @property
-    def scfm_info(self) -> dict[str, Any]:
-        """Name, sha256, vocabulary size and width of the scLong model used."""
-        return self.controls.scfm
 
     @property
     def config(self) -> dict[str, int]:
@@ -233,7 +203,7 @@ class PerturbationModel:
         for row, genes in enumerate(parsed):
             for column, gene in enumerate(genes):
                 nodes[row, column] = positions[gene]
-                self_perturbed[row] += (self.var_index == positions[gene]) | (np.asarray(self.genes) == gene)
+                self_perturbed[row] += (self.controls.var_index == positions[gene]) | (np.asarray(self.genes) == gene)
         canonical = [canonical_condition(genes, control=self.control) for genes in parsed]
         return canonical, nodes, np.minimum(self_perturbed, 1.0)
 
@@ -266,8 +236,8 @@ class PerturbationModel:
         import torch
 
         return {"nodes": torch.as_tensor(nodes), "self_perturbed": torch.as_tensor(self_perturbed),
-                "control": torch.as_tensor(self.control_expression),
-                "representations": torch.as_tensor(self.control_representations),
+                "control": torch.as_tensor(self.controls.expression),
+                "representations": torch.as_tensor(self.controls.representations),
                 "control_mean": torch.as_tensor(self.control_mean)}
 
     # ---------------------------------------------------------------------------------------- fitting

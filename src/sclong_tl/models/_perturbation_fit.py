@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sclong_tl._anndata import expression_matrix
+from sclong_tl._anndata import expression_matrix, obs_labels
 from sclong_tl._progress import progress_bar
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -20,31 +20,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ._perturbation import PerturbationModel
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Examples:
-    """Training examples: the perturbed cells of each condition, then the drawn control cells.
-
-    Attributes
-    ----------
-    conditions
-        Canonical names of the trained conditions (condition index ``i``); the controls are index ``C``.
-    target
-        ``(examples, genes)`` log-normalised expression.
-    group
-        Condition index of every example.
-    own_control
-        For a control example its control-cell index, else -1.
-    tensors
-        The network's inputs (see :meth:`PerturbationModel.tensors`) plus ``target`` and ``group``.
-    """
-
-    conditions: list[str]
-    target: np.ndarray
-    group: np.ndarray
-    own_control: np.ndarray
-    tensors: dict[str, torch.Tensor]
 
 
 def fit(model: PerturbationModel, conditions: Sequence[str] | None = None, *, max_epochs: int = 20,
@@ -94,7 +69,7 @@ def fit(model: PerturbationModel, conditions: Sequence[str] | None = None, *, ma
     examples = training_examples(model, conditions, max_cells_per_condition=max_cells_per_condition, rng=rng)
     n_conditions = len(examples.conditions)
     train_mask, validation = validation_split(examples.group, n_conditions, validation_fraction, rng)
-    validation_de = {index: de_gene_indices(examples.target[rows], model.control_expression, n_de_genes)
+    validation_de = {index: de_gene_indices(examples.target[rows], model.controls.expression, n_de_genes)
                      for index, rows in validation.items()}
     train_examples = np.flatnonzero(train_mask)
     if train_examples.size < 2:
@@ -133,6 +108,31 @@ def fit(model: PerturbationModel, conditions: Sequence[str] | None = None, *, ma
     logger.info("fitted a perturbation model on %d conditions (%d epochs)", n_conditions, len(history))
 
 
+@dataclass
+class Examples:
+    """Training examples: the perturbed cells of each condition, then the drawn control cells.
+
+    Attributes
+    ----------
+    conditions
+        Canonical names of the trained conditions (condition index ``i``); the controls are index ``C``.
+    target
+        ``(examples, genes)`` log-normalised expression.
+    group
+        Condition index of every example.
+    own_control
+        For a control example its control-cell index, else -1.
+    tensors
+        The network's inputs (see :meth:`PerturbationModel.tensors`) plus ``target`` and ``group``.
+    """
+
+    conditions: list[str]
+    target: np.ndarray
+    group: np.ndarray
+    own_control: np.ndarray
+    tensors: dict[str, torch.Tensor]
+
+
 def training_examples(model: PerturbationModel, conditions: Sequence[str] | None, *,
                       max_cells_per_condition: int | None, rng: np.random.Generator) -> Examples:
     """The perturbed cells of ``conditions`` (capped per condition) followed by the drawn control cells."""
@@ -142,7 +142,7 @@ def training_examples(model: PerturbationModel, conditions: Sequence[str] | None
 
     if model.adata is None:
         raise ValueError("this model was loaded without data; pass adata to PerturbationModel.load to fit")
-    labels = model.adata.obs[model.condition_key].astype(str).to_numpy()
+    labels = obs_labels(model.adata, model.condition_key)
     available = [c for c in dict.fromkeys(labels) if c != model.control]
     conditions = available if conditions is None else list(dict.fromkeys(conditions))
     missing = [c for c in conditions if c not in set(available)]
@@ -157,9 +157,9 @@ def training_examples(model: PerturbationModel, conditions: Sequence[str] | None
         if max_cells_per_condition is not None and rows.size > max_cells_per_condition:
             rows = np.sort(rng.choice(rows, size=max_cells_per_condition, replace=False))
         cells.append(rows)
-    n_controls = len(model.control_expression)
-    target = np.vstack([log_normalized(matrix[rows], is_counts=model.is_counts) for rows in cells]
-                       + [model.control_expression])
+    n_controls = len(model.controls.expression)
+    target = np.vstack([log_normalized(matrix[rows], is_counts=model.controls.is_counts) for rows in cells]
+                       + [model.controls.expression])
     group = np.concatenate([np.full(rows.size, i) for i, rows in enumerate(cells)]
                            + [np.full(n_controls, len(conditions))])
     own_control = np.concatenate([np.full(sum(r.size for r in cells), -1), np.arange(n_controls)])
@@ -212,7 +212,7 @@ def train_epoch(model: PerturbationModel, examples: Examples, train_examples: np
         batch = order[start : start + batch_size]
         if batch.size < 2:  # batch norm needs two examples
             continue
-        pairing = rng.integers(0, len(model.control_expression), size=batch.size)
+        pairing = rng.integers(0, len(model.controls.expression), size=batch.size)
         pairing = np.where(examples.own_control[batch] >= 0, examples.own_control[batch], pairing)
         prediction = model.forward(tensors, torch.as_tensor(pairing), tensors["group"][batch])
         loss = autofocus_direction_loss(prediction, tensors["target"][batch], tensors["control_mean"],

@@ -106,11 +106,11 @@ def predict_perturbation(
     else:
         head.validate_genes(adata)
     result = head.predict(perturbations)
-    scfm = head.scfm_info
+    scfm = head.controls.scfm
     result.uns[key_added] = {"params": params_record(
         "predict_perturbation", None, model=scfm["name"], model_sha256=scfm.get("sha256"),
         perturbations=list(result.obs_names), trained_conditions=list(head.trained_conditions),
-        n_control_cells=len(head.control_expression), init_params=_writable(head.init_params),
+        n_control_cells=len(head.controls.expression), init_params=_writable(head.init_params),
         fit=_writable(head.fit_params), modality=modality if adata is not data else None)}
     logger.info("predict_perturbation: %d conditions x %d genes; record in result.uns[%r]", result.n_obs,
                 result.n_vars, key_added)
