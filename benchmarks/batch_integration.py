@@ -99,18 +99,16 @@ def load_or_build_model(path: str | None):
         return model, f"{model.name} (default pretrained model)"
     except RuntimeError as error:
         print(f"default model unavailable ({str(error)[:80]}...)")
-    from sclong_tl.genes import build_go_graph, default_vocabulary, go_graph_edges, load_gene2go
-    from sclong_tl.model import PRESETS, build_random_model
+    from sclong_tl.genes import default_vocabulary
+    from sclong_tl.model import PRESETS
 
     preset = "sclong-default" if "sclong-default" in PRESETS else "tiny"
-    genes = default_vocabulary()
-    edge_index, edge_weight = go_graph_edges(build_go_graph(load_gene2go(), genes), genes)
-    model = build_random_model(preset, genes, edge_index, edge_weight, seed=0, name=f"random-init-{preset}")
+    model = sl.ScLongModel.from_config(preset, genes=default_vocabulary(), seed=0, name=f"random-init-{preset}")
     return model, f"RANDOM-INIT {preset!r}-shaped model (NOT pretrained; default vocabulary + GO graph)"
 
 
 def scores(X, adata, batch_key: str, label_key: str) -> dict[str, float]:
-    from sclong_tl.metrics._integration import bio_conservation, silhouette_batch_asw
+    from sclong_tl.metrics import bio_conservation, silhouette_batch_asw
 
     batch = adata.obs[batch_key].to_numpy()
     labels = adata.obs[label_key].to_numpy()

@@ -47,14 +47,12 @@ def build_model(path: str | None, adata, *, random_init: bool = False):
 
     if not random_init:
         return sl.load_model(path or "default", device="cpu"), False
-    from sclong_tl.genes import build_go_graph, default_vocabulary, go_graph_edges, load_gene2go
-    from sclong_tl.model import build_random_model
+    from sclong_tl.genes import default_vocabulary
 
     vocabulary = default_vocabulary()
     positions = np.asarray(sl.pp.match_genes(adata, vocabulary).var_index)
     genes = [vocabulary[position] for position in np.unique(positions[positions >= 0])]
-    edge_index, edge_weight = go_graph_edges(build_go_graph(load_gene2go(), genes), genes)
-    return build_random_model("tiny", genes, edge_index, edge_weight, seed=0, device="cpu"), True
+    return sl.ScLongModel.from_config("tiny", genes=genes, seed=0, device="cpu"), True
 
 
 def to_frame(adjacency: np.ndarray, names: list[str]) -> pd.DataFrame:
@@ -99,10 +97,9 @@ def main() -> None:
     import torch
 
     import sclong_tl as sl
-    from sclong_tl.tl import _grn
 
     torch.set_num_threads(args.threads)
-    n_epochs = args.n_epochs if args.n_epochs is not None else _grn.grn.__kwdefaults__["n_epochs"]
+    n_epochs = args.n_epochs if args.n_epochs is not None else sl.grn.__kwdefaults__["n_epochs"]
     clock = time.perf_counter()
     expression, _, truths = load_mdc()
     adata = ad.AnnData(expression.T.astype(np.float32))
@@ -114,22 +111,21 @@ def main() -> None:
 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    selection = _grn._select_genes(adata, model, genes=None, tfs=None, gene_key=None)
-    statistics, model_inputs = _grn._encode_genes(adata, model, selection, layer=None, gene_key=None,
-                                                  batch_size=None, progress=False)
+    selection = sl.tl.select_network_genes(adata, model)
+    statistics, model_inputs = sl.tl.encode_network_genes(adata, model, selection, progress=False)
     timings["scLong encoding"] = time.perf_counter() - clock
-    names = selection["names"]
+    names = selection.names
     print(f"data: {adata.n_obs} cells x {adata.n_vars} genes; {len(names)} matched to the vocabulary "
           f"(evaluated genes); DeepSEM: {n_epochs} epochs")
 
     adjacencies: dict[str, np.ndarray] = {}
     for similarity in ("dot", "cosine"):
-        adjacencies[f"scLong init ({similarity})"] = _grn._normalise_adjacency(statistics.similarity(similarity))
+        adjacencies[f"scLong init ({similarity})"] = sl.tl.initial_adjacency(statistics.similarity(similarity))
     refine_inputs = {"scLong + refine (dot)": adjacencies["scLong init (dot)"],
                      "DeepSEM (uniform init)": np.full((len(names), len(names)), 1.0 / (len(names) - 1))}
     for label, start in refine_inputs.items():
         clock = time.perf_counter()
-        adjacencies[label], history = _grn._refine_adjacency(model_inputs, start, n_epochs=n_epochs,
+        adjacencies[label], history = sl.tl.refine_adjacency(model_inputs, start, n_epochs=n_epochs,
                                                              random_state=args.seed)
         timings[label] = time.perf_counter() - clock
         if history:
@@ -137,7 +133,7 @@ def main() -> None:
                   f"{history[-1]['total']:.3f} (reconstruction {history[-1]['reconstruction']:.3f})")
     values = expression.loc[names].to_numpy(dtype=np.float64)
     adjacencies["Pearson |r|"] = np.abs(np.nan_to_num(np.corrcoef(values)))
-    ensembl = [model.genes[position] for position in selection["positions"]]
+    ensembl = [model.genes[position] for position in selection.positions]
     adjacencies["GO graph (Jaccard)"] = go_jaccard(ensembl)
 
     clock = time.perf_counter()

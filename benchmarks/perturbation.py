@@ -37,30 +37,29 @@ def load_screen():
 
 
 def log_normalized(adata):
-    from sclong_tl.tl._perturbation import _log_normalized
+    from sclong_tl.pp import log_normalized
 
-    return _log_normalized(adata.X, True)
+    return log_normalized(adata.X, is_counts=True)
 
 
 def scLong_models(model_path: str | None):
     """(name of the head's scLong, model) pairs: the given (or default) pretrained model and its random-init twin."""
     import sclong_tl as sl
-    from sclong_tl.model import build_random_model
-
     pretrained = sl.load_model(model_path or "default", device="cpu")
-    twin = build_random_model(pretrained.config, pretrained.genes, pretrained.edge_index, pretrained.edge_weight,
-                              seed=1, name="random-init twin")
+    twin = sl.ScLongModel.from_config(pretrained.config, genes=pretrained.genes, seed=1, name="random-init twin",
+                                      graph=(pretrained.edge_index, pretrained.edge_weight))
     return [(f"scLong head ({pretrained.name})", pretrained), ("scLong head, random-init scLong", twin)], \
         f"{pretrained.name} ({model_path or 'bundled default'}) and a random-init twin of the same shape"
 
 
 def targets_outside_graph(adata, scfm) -> list[str]:
     """Targets that are not GO-graph nodes of ``scfm`` (the head cannot represent them)."""
-    from sclong_tl.tl._perturbation import _go_graph_members, _vocabulary_positions
+    from sclong_tl.genes import go_graph_members
+    from sclong_tl.pp import vocabulary_positions
 
     targets = sorted({c.split("+")[0] for c in adata.obs["condition"] if c != "ctrl"})
-    positions = _vocabulary_positions(targets, scfm.genes)
-    member = _go_graph_members(scfm.edge_index, len(scfm.genes))
+    positions = vocabulary_positions(targets, scfm.genes)
+    member = go_graph_members(scfm.edge_index, len(scfm.genes))
     return [t for t, p in zip(targets, positions, strict=True) if p < 0 or not member[p]]
 
 
@@ -73,8 +72,8 @@ def score(predicted: pd.DataFrame, observed: pd.DataFrame, control: pd.Series, d
 
 
 def run_split(adata, expression, control_mean, de, models, seed, args):
-    from sclong_tl.metrics._perturbation import mean_change_prediction, no_change_prediction, simulation_split
-    from sclong_tl.tl import PerturbationModel
+    from sclong_tl.metrics import mean_change_prediction, no_change_prediction, simulation_split
+    from sclong_tl.models import PerturbationModel
 
     labels = adata.obs["condition"].to_numpy()
     split = simulation_split(labels, train_gene_fraction=0.75, random_state=seed)

@@ -54,12 +54,12 @@ def simulate(measured, rates, vocabulary, edge_index, edge_weight, *, n_perturbe
     """SIMULATED AnnData of control, single and all double knockouts of ``n_perturbed`` GO-graph genes."""
     import anndata as ad
 
-    from sclong_tl.metrics._perturbation import canonical_condition
-    from sclong_tl.tl._perturbation import _go_graph_members
+    from sclong_tl.genes import go_graph_members
+    from sclong_tl.metrics import canonical_condition
 
     rng = np.random.default_rng(seed)
     n_nodes = len(vocabulary)
-    member = _go_graph_members(edge_index, n_nodes)
+    member = go_graph_members(edge_index, n_nodes)
     perturbed = sorted(rng.choice(np.flatnonzero(member), size=n_perturbed, replace=False).tolist())
     # programme vectors averaged over GO neighbourhoods (weighted, with self)
     raw = rng.normal(size=(n_nodes, n_programmes))
@@ -90,14 +90,20 @@ def simulate(measured, rates, vocabulary, edge_index, edge_weight, *, n_perturbe
 
 
 def evaluate(adata, scfm, seed, args):
-    from sclong_tl.metrics import gi_magnitude, perturbation_scores, top_de_genes
-    from sclong_tl.metrics._perturbation import additive_prediction, no_change_prediction, simulation_split
-    from sclong_tl.tl import PerturbationModel
-    from sclong_tl.tl._perturbation import _log_normalized
+    from sclong_tl.metrics import (
+        additive_prediction,
+        gi_magnitude,
+        no_change_prediction,
+        perturbation_scores,
+        simulation_split,
+        top_de_genes,
+    )
+    from sclong_tl.models import PerturbationModel
+    from sclong_tl.pp import log_normalized
 
     labels = adata.obs["condition"].to_numpy()
     split = simulation_split(labels, random_state=seed)
-    expression = _log_normalized(adata.X, True)
+    expression = log_normalized(adata.X, is_counts=True)
     genes = list(adata.var_names)
     conditions = list(dict.fromkeys(labels))
     observed = pd.DataFrame([expression[labels == c].mean(axis=0) for c in conditions], index=conditions,
@@ -136,7 +142,7 @@ def evaluate(adata, scfm, seed, args):
 def main() -> None:
     import torch
 
-    from sclong_tl.model import build_random_model
+    from sclong_tl import ScLongModel
 
     parser = argparse.ArgumentParser(description="SIMULATED double-perturbation benchmark")
     parser.add_argument("--seeds", type=int, default=2)
@@ -149,7 +155,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     start = time.time()
     measured, rates, vocabulary, edge_index, edge_weight = vocabulary_and_graph()
-    scfm = build_random_model("tiny", vocabulary, edge_index, edge_weight, seed=0)
+    scfm = ScLongModel.from_config("tiny", genes=vocabulary, graph=(edge_index, edge_weight), seed=0)
     print("SIMULATED data (known gene network on the real GO graph; real Papalexi gene names and control rates); "
           f"{args.n_perturbed} perturbed genes, all singles and doubles, {args.cells_per_condition} cells each")
     print("scLong model: RANDOM-INIT 'tiny' scLong (no pretrained default model exists yet), "

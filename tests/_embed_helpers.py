@@ -34,10 +34,10 @@ def vocabulary_graph() -> tuple[list[str], np.ndarray, np.ndarray]:
 @cache
 def tiny_model(seed: int = 0):
     """A randomly initialised "tiny" scLong model over the fixture vocabulary (do not move or modify it)."""
-    from sclong_tl.model import build_random_model
+    from sclong_tl import ScLongModel
 
     genes, edge_index, edge_weight = vocabulary_graph()
-    return build_random_model("tiny", genes, edge_index, edge_weight, seed=seed, top_k=128)
+    return ScLongModel.from_config("tiny", genes=genes, graph=(edge_index, edge_weight), seed=seed, top_k=128)
 
 
 def snapshot(adata) -> dict:

@@ -29,16 +29,16 @@ def vocabulary_graph() -> tuple[list[str], np.ndarray, np.ndarray]:
 @cache
 def tiny_scfm(seed: int = 0):
     """A randomly initialised "tiny" scLong model over the fixture vocabulary (do not move or modify it)."""
-    from sclong_tl.model import build_random_model
+    from sclong_tl import ScLongModel
 
     genes, edge_index, edge_weight = vocabulary_graph()
-    return build_random_model("tiny", genes, edge_index, edge_weight, seed=seed)
+    return ScLongModel.from_config("tiny", genes=genes, graph=(edge_index, edge_weight), seed=seed)
 
 
 def fitted_model(*, random_state: int = 0, conditions=None, representation: str = "per_cell", max_epochs: int = 3,
                  n_control_cells: int = 40):
     """A small PerturbationModel fitted on the fixture (a few seconds)."""
-    from sclong_tl.tl import PerturbationModel
+    from sclong_tl.models import PerturbationModel
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

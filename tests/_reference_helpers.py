@@ -7,13 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
+from sclong_tl.demo import REFERENCE_RELEASE  # the official-format part of fixture A (package data)
+
 REFERENCE_A = Path(__file__).resolve().parent / "data" / "reference_A"
 
 
 def convert_reference(out: Path) -> Path:
     from sclong_tl.weights import convert_official
 
-    return convert_official(REFERENCE_A / "model.pth", REFERENCE_A / "model.pkl", REFERENCE_A / "genes.txt", out,
+    release = REFERENCE_RELEASE
+    return convert_official(release / "model.pth", release / "model.pkl", release / "genes.txt", out,
                             name="reference-A")
 
 
@@ -24,11 +27,11 @@ def reference_model_path(tmp_root: str) -> Path:
 
 def reference_inputs(name: str) -> np.ndarray:
     """Model-space inputs of the 8 reference cells without the pad column."""
-    return np.load(REFERENCE_A / f"{name}.npy")[:, :-1]
+    return np.load(REFERENCE_RELEASE / f"{name}.npy")[:, :-1]
 
 
 def reference_outputs(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One-cell-at-a-time reference outputs (representations, reconstruction, top indices), pad included."""
-    folder = REFERENCE_A / "ref" / "single" / name
+    folder = REFERENCE_RELEASE / "ref" / "single" / name
     return (np.load(folder / "merged_decodings.npy"), np.load(folder / "exp_out.npy"),
             np.load(folder / "top_indices.npy"))

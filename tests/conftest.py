@@ -17,6 +17,14 @@ def reference_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def reference_release() -> Path:
+    """The official-format release part of fixture A (model.pth, model.pkl, genes.txt, inputs, ref/): package data."""
+    from sclong_tl.demo import REFERENCE_RELEASE
+
+    return REFERENCE_RELEASE
+
+
+@pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"../shared is not present next to the repository ({SHARED}); shared-data test skipped")

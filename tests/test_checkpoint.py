@@ -9,10 +9,12 @@ import pytest
 import torch
 
 import sclong_tl as sl
-from _reference_helpers import REFERENCE_A, convert_reference, reference_inputs
+from _reference_helpers import REFERENCE_A, REFERENCE_RELEASE, convert_reference, reference_inputs
+from sclong_tl import ScLongModel
 from sclong_tl._safe_pickle import UnsafePickleError, load_restricted
 from sclong_tl.cli import main as cli_main
-from sclong_tl.model import build_random_model
+
+PTH, PKL, GENES = (REFERENCE_RELEASE / name for name in ("model.pth", "model.pkl", "genes.txt"))
 
 
 def test_convert_twice_is_byte_identical(tmp_path):
@@ -23,11 +25,11 @@ def test_convert_twice_is_byte_identical(tmp_path):
 
 def test_cli_convert(tmp_path, capsys):
     out = tmp_path / "cli.safetensors"
-    status = cli_main(["convert", "--checkpoint", str(REFERENCE_A / "model.pth"), "--hyperparams",
-                       str(REFERENCE_A / "model.pkl"), "--genes", str(REFERENCE_A / "genes.txt"), "--out", str(out)])
+    status = cli_main(["convert", "--checkpoint", str(PTH), "--hyperparams", str(PKL), "--genes", str(GENES),
+                       "--out", str(out)])
     assert status == 0 and out.is_file()
     model = sl.load_model(out, device="cpu")
-    assert model.genes[:2] == (REFERENCE_A / "genes.txt").read_text().split()[:2]
+    assert model.genes[:2] == (REFERENCE_RELEASE / "genes.txt").read_text().split()[:2]
     assert model.module.pos_emb.emb.weight.dtype == torch.float64  # the release's float64 table is preserved
     assert model.provenance["checkpoint_file"] == "model.pth"
 
@@ -47,12 +49,13 @@ def test_save_load_round_trip_is_exact(tmp_path):
 def test_random_model_round_trip(tmp_path):
     genes = [f"ENSG{i:011d}" for i in range(30)]
     edges = np.array([[0, 1, 2, 2], [0, 0, 1, 2]])
-    model = build_random_model("tiny", genes, edges, np.ones(4, dtype=np.float32), seed=3, top_k=8)
+    model = ScLongModel.from_config("tiny", genes=genes, graph=(edges, np.ones(4, dtype=np.float32)), seed=3, top_k=8)
     path = model.save(tmp_path / "random.safetensors")
     again = sl.load_model(path)
     values = np.random.default_rng(0).random((3, 30)).astype(np.float32)
     np.testing.assert_array_equal(model.encode(values)[1], again.encode(values)[1])
-    same_seed = build_random_model("tiny", genes, edges, np.ones(4, dtype=np.float32), seed=3, top_k=8)
+    same_seed = ScLongModel.from_config("tiny", genes=genes, graph=(edges, np.ones(4, dtype=np.float32)), seed=3,
+                                        top_k=8)
     np.testing.assert_array_equal(model.encode(values)[1], same_seed.encode(values)[1])
 
 
@@ -70,12 +73,12 @@ def test_malicious_pickle_is_refused(tmp_path):
     evil = tmp_path / "evil.pkl"
     evil.write_bytes(payload)
     with pytest.raises(UnsafePickleError):
-        sl.weights.convert_official(REFERENCE_A / "model.pth", evil, REFERENCE_A / "genes.txt", tmp_path / "x.st")
+        sl.weights.convert_official(PTH, evil, GENES, tmp_path / "x.st")
     assert not (tmp_path / "x.st").exists()
 
 
 def test_restricted_unpickler_reads_release_hyperparameters():
-    params = load_restricted(REFERENCE_A / "model.pkl")
+    params = load_restricted(REFERENCE_RELEASE / "model.pkl")
     assert params["device"] == "cuda" and params["max_seq_len"] == 2001
     np.testing.assert_array_equal(params["G_go"].numpy(), np.load(REFERENCE_A / "go_edge_index.npy"))
 
@@ -91,14 +94,14 @@ def test_non_checkpoint_files_are_refused(tmp_path):
         sl.load_model(tmp_path / "missing.safetensors")
     with pytest.raises(ValueError, match="scLong state dict"):
         torch.save({"model_state_dict": {"a": torch.zeros(1)}}, tmp_path / "bad.pth")
-        sl.weights.convert_official(tmp_path / "bad.pth", REFERENCE_A / "model.pkl", REFERENCE_A / "genes.txt",
+        sl.weights.convert_official(tmp_path / "bad.pth", PKL, GENES,
                                     tmp_path / "out.safetensors")
 
 
 def test_half_precision_storage(tmp_path):
     genes = [f"ENSG{i:011d}" for i in range(30)]
     edges = np.array([[0, 1, 2, 2], [0, 0, 1, 2]])
-    model = build_random_model("tiny", genes, edges, np.ones(4, dtype=np.float32), seed=1, top_k=8)
+    model = ScLongModel.from_config("tiny", genes=genes, graph=(edges, np.ones(4, dtype=np.float32)), seed=1, top_k=8)
     full = model.save(tmp_path / "full.safetensors")
     half = model.save(tmp_path / "half.safetensors", storage_dtype="float16")
     assert half.stat().st_size < 0.6 * full.stat().st_size

@@ -172,10 +172,33 @@ def test_copy_semantics(model):
     copied = sl.embed(adata, model, key_added="X_test", progress=False, copy=True)
     assert copied is not adata
     assert_unchanged(adata, before)
-    assert "X_test" in copied.obsm and "sclong" in copied.uns
+    assert "X_test" in copied.obsm and "X_test" in copied.uns and "sclong" not in copied.uns
     np.testing.assert_array_equal(copied.X.toarray(), before["X"])
     # the original's other fields survive into the copy and the result is h5ad-writable
     assert list(copied.obs.columns) == list(adata.obs.columns)
+
+
+def test_two_key_added_keep_both_records(model):
+    adata = baron()[:20].copy()
+    sl.embed(adata, model, pooling="mean", progress=False)
+    sl.embed(adata, model, pooling="paper", key_added="X_paper", progress=False)
+    assert adata.uns["sclong"]["params"]["pooling"] == "mean" and adata.obsm["X_sclong"].shape[1] == 16
+    assert adata.uns["X_paper"]["params"]["pooling"] == "paper" and "feature_genes" in adata.uns["X_paper"]
+    assert adata.uns["X_paper"]["params"]["key_added"] == "X_paper"
+
+
+def test_info_line_shows_when_verbosity_allows(model, capsys, monkeypatch):
+    import logging
+
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # as in a notebook: no root handler
+    monkeypatch.setattr(sl.settings, "verbosity", 1)
+    adata = baron()[:4].copy()
+    sl.embed(adata, model, pooling="mean", progress=False)
+    assert "embed: added .obsm['X_sclong'], .uns['sclong']" in capsys.readouterr().err
+    sl.settings.verbosity = 0
+    sl.embed(adata, model, pooling="mean", progress=False)
+    assert "embed: added" not in capsys.readouterr().err
+    sl.settings.verbosity = 1
 
 
 def test_result_round_trips_through_h5ad(model, tmp_path):
@@ -251,12 +274,12 @@ def test_invalid_options(model, options, error):
 
 
 def test_model_argument(model, tmp_path):
-    from sclong_tl.tl._data import resolve_model
+    from sclong_tl import load_model
 
     with pytest.raises(TypeError, match="model must be"):
-        resolve_model(3)
+        load_model(3)
     with pytest.raises(FileNotFoundError):
-        resolve_model(tmp_path / "missing.safetensors")
+        load_model(tmp_path / "missing.safetensors")
     with pytest.raises(TypeError, match="AnnData or a MuData"):
         sl.embed(np.zeros((3, 3)), model)
     if not sl.weights.available().loc["sclong-default", "fetchable"]:
@@ -267,7 +290,7 @@ def test_model_argument(model, tmp_path):
     path = tmp_path / "tiny.safetensors"
     saved = tiny_model(seed=1)
     saved.save(path)
-    loaded = resolve_model(str(path), device="cpu")
+    loaded = load_model(str(path), device="cpu")
     adata = baron()[:20].copy()
     sl.embed(adata, path, progress=False)
     params = adata.uns["sclong"]["params"]

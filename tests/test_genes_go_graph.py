@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from sclong_tl._safe_pickle import load_restricted
+from sclong_tl.demo import REFERENCE_RELEASE  # the official-format part of fixture A (package data)
 from sclong_tl.genes import build_go_graph, default_vocabulary, go_graph_edges, load_gene2go
 
 REFERENCE_A = Path(__file__).resolve().parent / "data" / "reference_A"
@@ -18,7 +19,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 @pytest.fixture(scope="module")
 def fixture_a():
     gene2go = load_restricted(REFERENCE_A / "gene2go.pkl")
-    genes = (REFERENCE_A / "genes.txt").read_text().split()
+    genes = (REFERENCE_RELEASE / "genes.txt").read_text().split()
     # round_trip: the exact float64 values the reference wrote (pandas' default parser can be off by 1 ulp)
     reference = pd.read_csv(REFERENCE_A / "go_graph.csv.gz", float_precision="round_trip")
     return gene2go, genes, reference

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sclong_tl._safe_pickle import load_restricted
+from sclong_tl.demo import REFERENCE_RELEASE  # the official-format part of fixture A (package data)
 from sclong_tl.genes import build_go_graph, initial_gene_vectors, read_gene2vec, symbol_to_ensembl
 
 REFERENCE_A = Path(__file__).resolve().parent / "data" / "reference_A"
@@ -16,7 +17,7 @@ REFERENCE_A = Path(__file__).resolve().parent / "data" / "reference_A"
 
 @pytest.fixture(scope="module")
 def fixture_a():
-    return load_restricted(REFERENCE_A / "gene2go.pkl"), (REFERENCE_A / "genes.txt").read_text().split()
+    return load_restricted(REFERENCE_A / "gene2go.pkl"), (REFERENCE_RELEASE / "genes.txt").read_text().split()
 
 
 @pytest.fixture(scope="module")

@@ -13,26 +13,22 @@ from scipy import sparse
 
 import sclong_tl as sl
 from sclong_tl.model.deepsem import DeepSEM
-from sclong_tl.tl._grn import (
-    _adjacency_from_representations,
-    _normalise_adjacency,
-    _refine_adjacency,
-    _SimilarityStatistics,
-    _standardise_expression,
-)
+from sclong_tl.tl import SimilarityStatistics, initial_adjacency, refine_adjacency
+from sclong_tl.tl._grn_refine import standardise_expression
+from sclong_tl.tl._grn_similarity import adjacency_from_representations
 
 DATA = Path(__file__).resolve().parent / "data" / "grn" / "pbmc68k_grn_subset.h5ad"
 FAST_REFINE = {"batch_size": 40, "hidden": 16}
 
 
 def _random_model(n_filler: int):
+    from sclong_tl import ScLongModel
     from sclong_tl.genes import default_vocabulary
-    from sclong_tl.model import build_random_model
 
     adata = ad.read_h5ad(DATA)
     vocabulary = list(dict.fromkeys([*adata.var["gene_ids"], *default_vocabulary()[:n_filler]]))
     empty_graph = (np.zeros((2, 0), dtype=np.int64), np.zeros(0, dtype=np.float32))
-    return build_random_model("tiny", vocabulary, *empty_graph, seed=0, device="cpu")
+    return ScLongModel.from_config("tiny", genes=vocabulary, graph=empty_graph, seed=0, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +52,7 @@ def _grn(adata, model, **kwargs):
 def test_dot_adjacency_is_the_l1_normalised_dot_product():
     rng = np.random.default_rng(0)
     representations = rng.normal(size=(7, 5, 3)).astype(np.float32)
-    adjacency = _adjacency_from_representations(representations, similarity="dot")
+    adjacency = adjacency_from_representations(representations, similarity="dot")
     flat = representations.transpose(1, 0, 2).reshape(5, -1).astype(np.float64)
     unit = flat / np.abs(flat).sum(axis=1, keepdims=True)
     expected = unit @ unit.T
@@ -73,19 +69,19 @@ def test_cosine_adjacencies():
     rng = np.random.default_rng(1)
     representations = rng.normal(size=(6, 4, 3))
     flat = representations.transpose(1, 0, 2).reshape(4, -1)
-    np.testing.assert_allclose(_adjacency_from_representations(representations, similarity="cosine"),
-                               _normalise_adjacency(cosine_similarity(flat)), rtol=1e-10)
+    np.testing.assert_allclose(adjacency_from_representations(representations, similarity="cosine"),
+                               initial_adjacency(cosine_similarity(flat)), rtol=1e-10)
     means = representations.mean(axis=2).T
-    np.testing.assert_allclose(_adjacency_from_representations(representations, similarity="mean_cosine"),
-                               _normalise_adjacency(cosine_similarity(means)), rtol=1e-10)
+    np.testing.assert_allclose(adjacency_from_representations(representations, similarity="mean_cosine"),
+                               initial_adjacency(cosine_similarity(means)), rtol=1e-10)
     with pytest.raises(ValueError, match="similarity"):
-        _adjacency_from_representations(representations, similarity="pearson")
+        adjacency_from_representations(representations, similarity="pearson")
 
 
 def test_statistics_accumulate_over_batches():
     rng = np.random.default_rng(2)
     representations = rng.normal(size=(10, 6, 4)).astype(np.float32)
-    whole, parts = _SimilarityStatistics(6), _SimilarityStatistics(6)
+    whole, parts = SimilarityStatistics(6), SimilarityStatistics(6)
     whole.update(representations)
     parts.update(representations[:3])
     parts.update(representations[3:])
@@ -95,7 +91,7 @@ def test_statistics_accumulate_over_batches():
 
 def test_all_zero_target_gets_uniform_weights():
     similarity = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0], [0.5, 0.0, 1.0]])
-    adjacency = _normalise_adjacency(similarity)
+    adjacency = initial_adjacency(similarity)
     np.testing.assert_allclose(adjacency[:, 1], [0.5, 0.0, 0.5])
     np.testing.assert_allclose(adjacency[:, 0], [0.0, 0.0, 1.0])
 
@@ -103,7 +99,7 @@ def test_all_zero_target_gets_uniform_weights():
 # -------------------------------------------------------------------------------------------- DeepSEM
 def test_standardisation_uses_non_zero_entries():
     expression = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 0.0], [0.0, 1.0]])
-    values, observed = _standardise_expression(expression)
+    values, observed = standardise_expression(expression)
     np.testing.assert_array_equal(observed, expression != 0)
     np.testing.assert_allclose(values[:, 0], [-3.0, -1.0, 1.0, -3.0])  # mean 3, std 1 over {2, 4}
     np.testing.assert_array_equal(values[:, 1], 0.0)  # constant non-zero values: std 0 -> 0
@@ -131,24 +127,25 @@ def test_refinement_learns_and_is_deterministic(adata):
     start = np.full((25, 25), 1 / 24)
     np.fill_diagonal(start, 0)
     before = (torch.get_rng_state().clone(), np.random.get_state()[1].copy())  # noqa: NPY002
-    first, history = _refine_adjacency(expression, start, n_epochs=6, random_state=3, **FAST_REFINE)
+    first, history = refine_adjacency(expression, start, n_epochs=6, random_state=3, **FAST_REFINE)
     assert torch.equal(torch.get_rng_state(), before[0])  # the global RNGs are untouched
     assert np.array_equal(np.random.get_state()[1], before[1])  # noqa: NPY002
-    second, _ = _refine_adjacency(expression, start, n_epochs=6, random_state=3, **FAST_REFINE)
-    other, _ = _refine_adjacency(expression, start, n_epochs=6, random_state=4, **FAST_REFINE)
+    second, _ = refine_adjacency(expression, start, n_epochs=6, random_state=3, **FAST_REFINE)
+    other, _ = refine_adjacency(expression, start, n_epochs=6, random_state=4, **FAST_REFINE)
     np.testing.assert_array_equal(first, second)
     assert not np.array_equal(first, other)
     assert np.all(np.diag(first) == 0) and not np.allclose(first, start)
     assert [entry["phase"] for entry in history[:3]] == ["mlp", "adjacency", "adjacency"]
     assert history[-1]["reconstruction"] < history[0]["reconstruction"]
     with pytest.raises(ValueError, match="unknown refinement"):
-        _refine_adjacency(expression, start, n_epochs=1, random_state=0, learning_rate=1.0)
+        refine_adjacency(expression, start, n_epochs=1, random_state=0, learning_rate=1.0)
 
 
 # ------------------------------------------------------------------------------------------- the tool
 def test_grn_writes_sparse_top_k_network(adata, model):
     adata = adata[:60].copy()
-    net = _grn(adata, model, refine=False, top_k=5, return_net=True)
+    assert _grn(adata, model, refine=False, top_k=5) is None
+    net = sl.tl.grn_network(adata)
     matrix = adata.varp["sclong_grn"]
     assert sparse.isspmatrix_csr(matrix) and matrix.shape == (adata.n_vars, adata.n_vars)
     assert np.all(np.diff(matrix.indptr) == 5) and matrix.diagonal().sum() == 0
@@ -160,7 +157,10 @@ def test_grn_writes_sparse_top_k_network(adata, model):
     rows, cols = net["source"].map(index).to_numpy(), net["target"].map(index).to_numpy()
     np.testing.assert_allclose(np.asarray(matrix[rows, cols]).ravel(), net["weight"].to_numpy())
     # each source keeps its strongest targets of the full network
-    full = _grn(adata, model, refine=False, top_k=None, return_net=True, key_added="full")
+    _grn(adata, model, refine=False, top_k=None, key_added="full")
+    full = sl.tl.grn_network(adata, key="full")
+    assert adata.uns["sclong_grn"]["params"]["top_k"] == 5
+    assert "top_k" not in adata.uns["full"]["params"]  # None is left out (h5ad-writable)
     assert adata.varp["full"].nnz == adata.n_vars * (adata.n_vars - 1)
     strongest = full.assign(strength=full["weight"].abs()).sort_values("strength", ascending=False)
     kept = strongest.groupby("source", sort=False).head(5)
@@ -172,16 +172,16 @@ def test_grn_refined_is_deterministic_and_restricted_to_tfs(adata, model):
     tfs = list(adata.var_names[adata.var["is_tf"]])
     genes = list(adata.var_names[:40])
     adata = adata[:40].copy()
-    kwargs = {"genes": genes, "tfs": tfs, "n_epochs": 3, "top_k": 10, "return_net": True}
+    kwargs = {"genes": genes, "tfs": tfs, "n_epochs": 3, "top_k": 10}
     first = _grn(adata, model, copy=True, **kwargs)
     second = _grn(adata, model, copy=True, **kwargs)
-    assert first[1].equals(second[1])
-    assert (first[0].varp["sclong_grn"] != second[0].varp["sclong_grn"]).nnz == 0
+    assert sl.tl.grn_network(first).equals(sl.tl.grn_network(second))
+    assert (first.varp["sclong_grn"] != second.varp["sclong_grn"]).nnz == 0
     assert "sclong_grn" not in adata.varp and "sclong_grn" not in adata.uns  # copy=True leaves data alone
-    net = first[1]
+    net = sl.tl.grn_network(first)
     assert set(net["source"]) <= set(tfs) & set(genes) and set(net["target"]) <= set(genes)
-    assert len(first[0].uns["sclong_grn"]["loss"]) == 3
-    other = _grn(adata, model, random_state=1, **{**kwargs, "return_net": True})
+    assert len(first.uns["sclong_grn"]["loss"]) == 3
+    other = sl.tl.grn_network(_grn(adata, model, random_state=1, copy=True, **kwargs))
     assert not np.allclose(other["weight"].to_numpy()[:5], net["weight"].to_numpy()[:5])
 
 
@@ -213,4 +213,19 @@ def test_grn_clear_errors_leave_data_untouched(adata, model):
         _grn(adata, model, top_k=0)
     with pytest.raises(TypeError, match="AnnData"):
         _grn(adata.X, model)
+    with pytest.raises(KeyError, match="sclong_grn"):
+        sl.tl.grn_network(adata)
     assert "sclong_grn" not in adata.varp and "sclong_grn" not in adata.uns
+
+
+def test_grn_on_mudata_writes_into_the_modality(adata, model):
+    mudata = pytest.importorskip("mudata")
+    small = adata[:30].copy()
+    mdata = mudata.MuData({"rna": small.copy()})
+    assert _grn(mdata, model, refine=False, top_k=3) is None
+    expected = _grn(small, model, refine=False, top_k=3, copy=True)
+    written = mdata.mod["rna"]
+    assert (written.varp["sclong_grn"] != expected.varp["sclong_grn"]).nnz == 0
+    assert written.uns["sclong_grn"]["params"]["modality"] == "rna"
+    pd_net = sl.tl.grn_network(mdata)
+    assert pd_net.equals(sl.tl.grn_network(expected))

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from _perturbation_helpers import load_subset
-from sclong_tl.metrics._perturbation import (
+from sclong_tl.metrics import (
     additive_prediction,
     canonical_condition,
     gi_magnitude,

@@ -22,18 +22,19 @@ def model():
 
 
 def test_fit_predict_save_load_round_trip(model, tmp_path):
-    from sclong_tl.tl import PerturbationModel
+    from sclong_tl.models import PerturbationModel
 
     conditions = ["STAT1+ctrl", "IRF1+ctrl", "STAT1+IRF1", "JAK2+ctrl"]
     before = model.predict(conditions)
     path = model.save(tmp_path / "perturbation.safetensors")
     loaded = PerturbationModel.load(path)
     after = loaded.predict(conditions)
+    assert loaded.init_params == model.init_params
     np.testing.assert_array_equal(before.X, after.X)
     np.testing.assert_array_equal(before.layers["delta"], after.layers["delta"])
     assert list(after.obs_names) == conditions and list(after.var_names) == model.genes
     assert loaded.trained_conditions == model.trained_conditions == TRAIN
-    assert loaded.history == model.history and loaded.scfm_info == model.scfm_info
+    assert loaded.history == model.history and loaded.controls.scfm == model.controls.scfm
     np.testing.assert_allclose(after.layers["delta"], after.X - loaded.control_mean, atol=1e-6)
     with pytest.raises(ValueError, match="without data"):
         loaded.fit()
@@ -84,61 +85,76 @@ def test_perturbation_outside_go_graph_errors_clearly(model):
         model.predict(["STAT1+IRF1+JAK2"])
 
 
-def test_predict_perturbation_records_params_and_leaves_data_alone():
+def test_predict_perturbation_returns_predictions_and_leaves_data_alone():
     import sclong_tl as sl
 
     adata = load_subset()
-    obs_before, x_before = adata.obs.copy(), adata.X.copy()
+    obs_before, x_before, uns_before = adata.obs.copy(), adata.X.copy(), set(adata.uns)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         with pytest.raises(ValueError, match="NOTAGENE1"):
-            sl.predict_perturbation(adata, ["NOTAGENE1"], scfm=tiny_scfm(), n_control_cells=20, max_epochs=1,
+            sl.predict_perturbation(adata, ["NOTAGENE1"], model=tiny_scfm(), n_control_cells=20, max_epochs=1,
                                     max_cells_per_condition=10, progress=False)
-        assert "sclong_perturbation" not in adata.uns
-        result = sl.predict_perturbation(adata, ["STAT1", "STAT1+IRF1"], scfm=tiny_scfm(), n_control_cells=20,
+        result = sl.predict_perturbation(adata, ["STAT1", "STAT1+IRF1"], model=tiny_scfm(), n_control_cells=20,
                                          max_epochs=1, max_cells_per_condition=10, progress=False)
-    params = adata.uns["sclong_perturbation"]["params"]
-    assert params["n_control_cells"] == 20 and params["scfm"]["name"] == "random-tiny"
+    params = result.uns["sclong_perturbation"]["params"]
+    assert params["n_control_cells"] == 20 and params["model"] == "random-tiny"
+    assert params["tool"] == "predict_perturbation" and params["init_params"]["representation"] == "per_cell"
     assert params["perturbations"] == ["STAT1", "STAT1+IRF1"] and len(params["trained_conditions"]) == 8
     assert result.shape == (2, 299) and "delta" in result.layers
-    assert adata.obs.equals(obs_before) and (adata.X != x_before).nnz == 0
-    assert set(adata.uns) == {"source", "sclong_perturbation"}
+    # the data is not written to (the result is a new object, like scanpy.get.aggregate)
+    assert adata.obs.equals(obs_before) and (adata.X != x_before).nnz == 0 and set(adata.uns) == uns_before
+
+
+def test_predict_perturbation_with_a_fitted_head_and_mudata(model, tmp_path):
+    import sclong_tl as sl
+
+    mudata = pytest.importorskip("mudata")
+    adata = load_subset()
+    mdata = mudata.MuData({"rna": adata})
+    conditions = ["STAT1", "STAT1+IRF1"]
+    result = sl.predict_perturbation(mdata, conditions, perturbation_model=model, key_added="mine")
+    np.testing.assert_array_equal(result.X, model.predict(conditions).X)
+    assert result.uns["mine"]["params"]["modality"] == "rna" and "sclong_perturbation" not in result.uns
+    with pytest.raises(ValueError, match="do not match the model"):
+        sl.predict_perturbation(adata[:, ::-1].copy(), conditions, perturbation_model=model)
 
 
 def test_mean_representation_and_control_sampling():
-    from sclong_tl.tl import PerturbationModel
+    from sclong_tl.models import PerturbationModel
 
     mean_model = fitted_model(conditions=TRAIN, representation="mean", max_epochs=1)
-    assert mean_model.control_representations.shape == (1, 299, tiny_scfm().config.base_dim)
+    assert mean_model.controls.representations.shape == (1, 299, tiny_scfm().config.base_dim)
     assert np.isfinite(mean_model.predict(["STAT1"]).X).all()
     adata = load_subset()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         a = PerturbationModel(adata, tiny_scfm(), n_control_cells=30, random_state=1, progress=False)
         b = PerturbationModel(adata, tiny_scfm(), n_control_cells=30, random_state=2, progress=False)
-    assert (adata.obs["condition"].iloc[a.control_rows] == "ctrl").all()
-    assert len(set(a.control_rows)) == 30 and set(a.control_rows) != set(b.control_rows)
+    assert (adata.obs["condition"].iloc[a.controls.rows] == "ctrl").all()
+    assert len(set(a.controls.rows)) == 30 and set(a.controls.rows) != set(b.controls.rows)
 
 
 def test_genes_missing_from_vocabulary_get_mean_representation(model):
     scfm = tiny_scfm()
-    missing = np.flatnonzero(model.var_index < 0)
+    missing = np.flatnonzero(model.controls.var_index < 0)
     assert missing.size > 0  # a few Papalexi symbols have no Ensembl ID in the fixture vocabulary
     from sclong_tl.pp import iter_model_inputs
 
     adata = load_subset()
-    first_cell = model.control_rows[:1]
+    first_cell = model.controls.rows[:1]
     (_, values), = list(iter_model_inputs(adata[first_cell], scfm.genes, is_counts=True))
     representations, _ = scfm.encode(values)
-    np.testing.assert_allclose(model.control_representations[0, missing[0]], representations[0].mean(axis=0),
+    np.testing.assert_allclose(model.controls.representations[0, missing[0]], representations[0].mean(axis=0),
                                rtol=1e-5, atol=1e-6)
-    found = int(np.flatnonzero(model.var_index >= 0)[0])
-    np.testing.assert_allclose(model.control_representations[0, found], representations[0, model.var_index[found]],
+    found = int(np.flatnonzero(model.controls.var_index >= 0)[0])
+    position = model.controls.var_index[found]
+    np.testing.assert_allclose(model.controls.representations[0, found], representations[0, position],
                                rtol=1e-5, atol=1e-6)
 
 
 def test_bad_input_errors():
-    from sclong_tl.tl import PerturbationModel
+    from sclong_tl.models import PerturbationModel
 
     adata = load_subset()
     with pytest.raises(KeyError, match="nope"):
@@ -147,3 +163,50 @@ def test_bad_input_errors():
         PerturbationModel(adata, tiny_scfm(), control="absent")
     with pytest.raises(ValueError, match="representation"):
         PerturbationModel(adata, tiny_scfm(), representation="bogus")
+
+
+def test_save_load_keeps_layer_and_gene_key_and_checks_genes(tmp_path):
+    from sclong_tl.models import PerturbationModel
+
+    adata = load_subset()
+    adata.layers["counts"] = adata.X.copy()
+    adata.var["symbol"] = adata.var_names.astype(str)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = PerturbationModel(adata, tiny_scfm(), layer="counts", gene_key="symbol", n_control_cells=20,
+                                  hidden_size=8, progress=False)
+    model.fit(TRAIN[:3], max_epochs=1, max_cells_per_condition=10, progress=False)
+    path = model.save(tmp_path / "head.safetensors")
+    loaded = PerturbationModel.load(path, adata=adata)
+    assert loaded.layer == "counts" and loaded.gene_key == "symbol" and loaded.init_params == model.init_params
+    np.testing.assert_array_equal(loaded.predict(["STAT1"]).X, model.predict(["STAT1"]).X)
+    loaded.fit(TRAIN[:3], max_epochs=1, max_cells_per_condition=10, progress=False)  # refits from the layer
+    with pytest.raises(ValueError, match="do not match the model"):
+        PerturbationModel.load(path, adata=adata[:, :50].copy())
+
+
+def test_first_layout_perturbation_file_still_loads(model, tmp_path):
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    from sclong_tl.models import PerturbationModel
+
+    # a file as the previous release wrote it ("sclong_tl.perturbation/1" header, graph.in_graph tensor)
+    tensors = {f"network.{k}": v.contiguous() for k, v in model.network.state_dict().items()}
+    tensors["control.expression"] = torch.as_tensor(model.controls.expression)
+    tensors["control.representations"] = torch.as_tensor(model.controls.representations)
+    tensors["graph.in_graph"] = torch.as_tensor(model.controls.in_graph)
+    meta = {"format": "sclong_tl.perturbation/1", "config": model.config, "genes": model.genes,
+            "node_genes": model.controls.node_genes, "control": model.control, "condition_key": model.condition_key,
+            "representation": model.representation, "random_state": model.random_state,
+            "is_counts": model.controls.is_counts, "var_index": model.controls.var_index.tolist(),
+            "trained_conditions": model.trained_conditions, "history": model.history,
+            "fit_params": model.fit_params, "scfm": model.controls.scfm,
+            "n_control_cells": len(model.controls.expression)}
+    path = tmp_path / "old.safetensors"
+    save_file(tensors, str(path), metadata={"sclong_tl": json.dumps(meta)})
+    loaded = PerturbationModel.load(path)
+    np.testing.assert_array_equal(loaded.predict(["STAT1"]).X, model.predict(["STAT1"]).X)
+    assert loaded.trained_conditions == model.trained_conditions

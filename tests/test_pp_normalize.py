@@ -15,13 +15,14 @@ import pytest
 from scipy import sparse
 
 from sclong_tl import pp
+from sclong_tl.demo import REFERENCE_RELEASE  # the official-format part of fixture A (package data)
 
 REFERENCE_A = Path(__file__).resolve().parent / "data" / "reference_A"
 
 
 @pytest.fixture(scope="module")
 def genes() -> list[str]:
-    return (REFERENCE_A / "genes.txt").read_text().split()
+    return (REFERENCE_RELEASE / "genes.txt").read_text().split()
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def counts() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def reference_inputs() -> np.ndarray:
-    return np.load(REFERENCE_A / "inputs.npy")[:, :-1]
+    return np.load(REFERENCE_RELEASE / "inputs.npy")[:, :-1]
 
 
 def log1p_normalised(counts: np.ndarray) -> np.ndarray:

@@ -230,12 +230,11 @@ def test_load_model_by_registered_name(file_server, monkeypatch):
     """End to end: a real (tiny, random) checkpoint served over HTTP and loaded by name."""
     np = pytest.importorskip("numpy")
     pytest.importorskip("torch")
-    from sclong_tl import load_model
-    from sclong_tl.model import build_random_model
+    from sclong_tl import ScLongModel, load_model
 
     genes = [f"ENSG{index:011d}" for index in range(12)]
     edge_index = np.array([np.arange(12), np.arange(12)], dtype=np.int64)
-    model = build_random_model("tiny", genes, edge_index, np.ones(12, dtype=np.float32), top_k=4)
+    model = ScLongModel.from_config("tiny", genes=genes, graph=(edge_index, np.ones(12, dtype=np.float32)), top_k=4)
     local = Path(os.environ[_download.ENV_CACHE]).parent / "tiny.safetensors"
     model.save(local)
     data = local.read_bytes()

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import sclong_tl as sl
+from sclong_tl.demo import REFERENCE_RELEASE  # the official-format part of fixture A (package data)
 from sclong_tl.train import PretrainConfig, build_initial_model, mask_values, pretrain, validation_loss
 from sclong_tl.train._data import ShardStream
 from sclong_tl.train._distributed import DistributedContext
@@ -35,7 +36,7 @@ def _config(out: Path, **changes) -> PretrainConfig:
 
 
 def test_masking_follows_the_paper_on_real_cells():
-    values = torch.from_numpy(np.load(DATA / "reference_A" / "inputs.npy"))
+    values = torch.from_numpy(np.load(REFERENCE_RELEASE / "inputs.npy"))
     masked, chosen = mask_values(values, generator=torch.Generator().manual_seed(0))
     nnz = (values > 0).sum(dim=1)
     expected = torch.tensor([math.ceil(0.15 * int(n)) for n in nnz])

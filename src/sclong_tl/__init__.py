@@ -22,8 +22,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "embed": ("sclong_tl.tl._embed", "embed"),
     "grn": ("sclong_tl.tl._grn", "grn"),
     "predict_perturbation": ("sclong_tl.tl._perturbation", "predict_perturbation"),
-    "load_model": ("sclong_tl._api", "load_model"),
-    "ScLongModel": ("sclong_tl._api", "ScLongModel"),
+    "load_model": ("sclong_tl.models._load", "load_model"),
+    "ScLongModel": ("sclong_tl.models._sclong", "ScLongModel"),
+    "PerturbationModel": ("sclong_tl.models._perturbation", "PerturbationModel"),
     "pp": ("sclong_tl.pp", None),
     "tl": ("sclong_tl.tl", None),
     "pl": ("sclong_tl.pl", None),
@@ -32,14 +33,17 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "weights": ("sclong_tl.weights", None),
     "datasets": ("sclong_tl.datasets", None),
     "model": ("sclong_tl.model", None),
+    "models": ("sclong_tl.models", None),
     "train": ("sclong_tl.train", None),
 }
 
 __all__ = ["__version__", "settings", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import datasets, genes, metrics, model, pl, pp, tl, train, weights  # noqa: F401
-    from ._api import ScLongModel, load_model  # noqa: F401
+    from . import datasets, genes, metrics, model, models, pl, pp, tl, train, weights  # noqa: F401
+    from .models._load import load_model  # noqa: F401
+    from .models._perturbation import PerturbationModel  # noqa: F401
+    from .models._sclong import ScLongModel  # noqa: F401
     from .tl._embed import embed  # noqa: F401
     from .tl._grn import grn  # noqa: F401
     from .tl._perturbation import predict_perturbation  # noqa: F401

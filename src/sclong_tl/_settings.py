@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._progress import configure_logging
+
 
 def _default_cache_dir() -> Path:
     env = os.environ.get("SCLONG_TL_CACHE")
@@ -27,16 +29,32 @@ class Settings:
     batch_size
         Cells per forward pass; ``None`` lets each tool choose from the device and model size.
     progress
-        Show tqdm progress bars on long work.
+        Show tqdm progress bars on long work (when a tool's ``progress`` argument is None).
     verbosity
-        0 silences the tools' info log lines, 1 (default) prints what was added to an object.
+        0: warnings only, no progress bars; 1 (default): one line per tool call saying what was added;
+        2: also debug lines. Drives the handler of the ``sclong_tl`` logger (see :mod:`sclong_tl._progress`).
     """
 
     device: str = "auto"
     batch_size: int | None = None
     progress: bool = True
-    verbosity: int = 1
+    _verbosity: int = field(default=1, repr=False)
     _cache_dir: Path | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        configure_logging(self._verbosity)
+
+    @property
+    def verbosity(self) -> int:
+        """0 warnings only, 1 info lines of what the tools added (default), 2 debug lines."""
+        return self._verbosity
+
+    @verbosity.setter
+    def verbosity(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"verbosity must be a non-negative integer, got {value!r}")
+        self._verbosity = value
+        configure_logging(value)
 
     @property
     def cache_dir(self) -> Path:

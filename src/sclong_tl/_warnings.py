@@ -6,6 +6,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from types import FrameType
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
 
@@ -15,7 +16,7 @@ def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
 
     ``sl.embed(adata)`` then warns at the notebook line that called it rather than at a line of the package.
     """
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     stacklevel = 2
     while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE_DIR):
         frame = frame.f_back

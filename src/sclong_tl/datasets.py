@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from . import _download
+from ._io import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -146,16 +146,8 @@ def _extract_member(archive: Path, member: str, folder: Path) -> Path:
             target = folder / member
             if target.is_file() and target.stat().st_mtime_ns >= archive.stat().st_mtime_ns:
                 return target
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{member}.", suffix=".part", delete=False) as sink:
-                partial = Path(sink.name)
-                try:
-                    with handle.open(names[0]) as source:
-                        shutil.copyfileobj(source, sink, 1 << 22)
-                except BaseException:
-                    partial.unlink(missing_ok=True)
-                    raise
-            partial.replace(target)  # atomic: a reader never sees a half-written file
+            with atomic_write(target) as partial, open(partial, "wb") as sink, handle.open(names[0]) as source:
+                shutil.copyfileobj(source, sink, 1 << 22)
             return target
     except zipfile.BadZipFile as error:
         raise ValueError(f"{archive} is not a zip archive ({error}); the server may have answered with a web page "
@@ -219,13 +211,14 @@ def _load(name: str, *, path: str | os.PathLike | None, backed: Literal["r"] | N
 
     spec = _spec(name)
     if path is not None:
-        h5ad, owned = _local_h5ad(spec, Path(path), cache_dir), []
+        owned: list[Path] = []
+        h5ad = _local_h5ad(spec, Path(path), cache_dir)
     else:
         h5ad, owned = _downloaded_h5ad(spec, progress=progress, retries=retries, cache=cache_dir)
     try:
         adata = anndata.read_h5ad(h5ad, backed=backed)
     except OSError as error:  # not HDF5 (h5py raises OSError subclasses)
-        problem = f"{h5ad} is not a readable .h5ad file ({error})"
+        problem: str | None = f"{h5ad} is not a readable .h5ad file ({error})"
         adata = None
     else:
         problem = _structure_problem(spec, adata)

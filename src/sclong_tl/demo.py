@@ -3,9 +3,11 @@
 1. Embeds the real CellBench cells bundled with the package (:func:`sclong_tl.datasets.cellbench`: three lung
    cancer cell lines measured by two protocols) with the bundled default model (:func:`sclong_tl.embed`), and
    prints how well the embedding separates cell lines and mixes protocols (silhouette widths).
-2. Converts the official-format reference release bundled with the repository (``tests/data/reference_A``: a
-   tiny scLong checkpoint made by the reference implementation, with 8 real CellBench cells), encodes its cells,
-   and checks the result against the outputs the reference implementation computed for the same cells.
+2. Converts the official-format reference release shipped as package data (``sclong_tl/demo_data/reference_A``:
+   a tiny scLong checkpoint made by the reference implementation, with 8 real CellBench cells), encodes its
+   cells, and checks the result against the outputs the reference implementation computed for the same cells.
+
+Everything it reads is inside the installed package, so it runs from a wheel, outside the repository.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-_REPOSITORY_FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "data" / "reference_A"
+#: the official-format reference release shipped with the package
+REFERENCE_RELEASE = Path(__file__).resolve().parent / "demo_data" / "reference_A"
 TOLERANCE = 1e-4
 
 
@@ -74,7 +77,7 @@ def run_embedding_demo(model: str = "default") -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; exit status 0 when the outputs match the reference within 1e-4."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fixture", type=Path, default=_REPOSITORY_FIXTURE,
+    parser.add_argument("--fixture", type=Path, default=REFERENCE_RELEASE,
                         help="folder with the official-format reference release (default: %(default)s)")
     parser.add_argument("--model", default="default", help="model for the embedding part (default: %(default)s)")
     args = parser.parse_args(argv)

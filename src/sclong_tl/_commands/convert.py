@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..weights._convert import convert_official
+    from sclong_tl.weights._convert import convert_official
 
     path = convert_official(args.checkpoint, args.hyperparams, args.genes, args.out, name=args.name)
     print(path)

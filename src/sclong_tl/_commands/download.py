@@ -37,8 +37,8 @@ def _format_size(size: object) -> str:
 
 
 def _print_list() -> None:
-    from .. import datasets
-    from ..weights import _registry
+    from sclong_tl import datasets
+    from sclong_tl.weights import _registry
 
     rows = [("NAME", "KIND", "HOW", "READY", "SIZE", "FILE")]
     for name, entry in _registry.available().iterrows():
@@ -57,8 +57,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if not args.name:
         raise ValueError("give a NAME to download, or --list")
-    from .. import datasets
-    from ..weights import _registry
+    from sclong_tl import datasets
+    from sclong_tl.weights import _registry
 
     progress = not args.no_progress
     if args.name in _registry.available().index:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..train import PretrainConfig
+    from sclong_tl.train import PretrainConfig
 
     defaults = PretrainConfig(data=[], out="")
     parser.add_argument("--data", nargs="+", required=True, metavar="SHARD", help=".h5ad shards (raw counts or log1p)")
@@ -56,7 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run pretraining from parsed arguments."""
-    from ..train import PretrainConfig, pretrain
+    from sclong_tl.train import PretrainConfig, pretrain
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     config = PretrainConfig(

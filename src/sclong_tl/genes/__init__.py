@@ -6,7 +6,7 @@ tables, org.Hs.eg.db GO annotations and the default vocabulary, rebuilt by ``scr
 """
 
 from ._coexpression import coexpression_vectors
-from ._go_graph import build_go_graph, go_graph_edges
+from ._go_graph import build_go_graph, go_graph_edges, go_graph_members
 from ._symbols import (
     SymbolTable,
     looks_like_ensembl,
@@ -25,6 +25,7 @@ __all__ = [
     "default_vocabulary",
     "ensembl_to_symbol",
     "go_graph_edges",
+    "go_graph_members",
     "go_svd_vectors",
     "initial_gene_vectors",
     "load_gene2go",

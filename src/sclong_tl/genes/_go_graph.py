@@ -233,3 +233,25 @@ def go_graph_edges(graph: pd.DataFrame, genes: Sequence[str]) -> tuple[np.ndarra
     order = np.lexsort((row, first_seen[source]))
     edge_index = np.stack([source[order], target[order]])
     return edge_index, weight[order].astype(np.float32)
+
+
+def go_graph_members(edge_index: np.ndarray, n_nodes: int) -> np.ndarray:
+    """Boolean per node: it has a GO-graph edge to another node (genes a perturbation model can reach).
+
+    Parameters
+    ----------
+    edge_index
+        ``(2, E)`` edges over vocabulary positions (e.g. :attr:`sclong_tl.ScLongModel.edge_index`).
+    n_nodes
+        Number of nodes (vocabulary size).
+
+    Returns
+    -------
+    bool array of length ``n_nodes``.
+    """
+    edge_index = np.asarray(edge_index)
+    member = np.zeros(n_nodes, dtype=bool)
+    other = edge_index[0] != edge_index[1]
+    member[edge_index[0, other]] = True
+    member[edge_index[1, other]] = True
+    return member

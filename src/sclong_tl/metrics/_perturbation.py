@@ -1,167 +1,27 @@
-"""Perturbation-prediction metrics, the GEARS "simulation" split and simple baselines (paper Fig. 2).
+"""Perturbation-prediction scores (paper Fig. 2).
 
-Conditions use GEARS notation: ``"ctrl"`` for control cells, ``"GENE+ctrl"`` for a single perturbation,
-``"GENEA+GENEB"`` for a double perturbation (``"ctrl+GENE"`` and a bare ``"GENE"`` are read as singles).
-
-- :func:`top_de_genes` - the top differentially expressed genes of each condition against control.
 - :func:`perturbation_scores` - MSE and Pearson of predicted vs true change (all genes and top DE genes).
 - :func:`gi_magnitude` - genetic-interaction magnitude ``sqrt(a^2 + b^2)`` of
   ``delta_ab ~ a delta_a + b delta_b + c``.
-- :func:`simulation_split` - GEARS' split with the Seen 0/1, 0/2, 1/2, 2/2 test categories.
-- :func:`no_change_prediction`, :func:`additive_prediction`, :func:`mean_change_prediction` - baselines.
+
+Conditions (:mod:`~sclong_tl.metrics._conditions`), DE genes (:mod:`~sclong_tl.metrics._de`), the GEARS split
+(:mod:`~sclong_tl.metrics._splits`) and baselines (:mod:`~sclong_tl.metrics._baselines`) have their own modules.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._de import dense
+
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
-    from anndata import AnnData
-
-SEEN_CATEGORIES = ("Seen 0/1", "Seen 0/2", "Seen 1/2", "Seen 2/2")
-DE_METHODS = ("t-test", "non_dropout")
 
 
-# ------------------------------------------------------------------------------------------------ conditions
-def parse_condition(condition: str, *, control: str = "ctrl") -> tuple[str, ...]:
-    """The perturbed genes of a condition in GEARS notation.
-
-    Parameters
-    ----------
-    condition
-        ``"ctrl"``, ``"A+ctrl"``, ``"ctrl+A"``, ``"A"`` or ``"A+B"``.
-    control
-        Name of the control condition (and of the placeholder in singles).
-
-    Returns
-    -------
-    The perturbed genes in the order written (empty for the control).
-    """
-    if not isinstance(condition, str) or not condition.strip():
-        raise ValueError(f"a condition must be a non-empty string, got {condition!r}")
-    parts = [part.strip() for part in condition.split("+")]
-    if any(not part for part in parts):
-        raise ValueError(f"malformed condition {condition!r}: empty gene name around '+'")
-    genes = tuple(part for part in parts if part != control)
-    if len(set(genes)) != len(genes):
-        raise ValueError(f"condition {condition!r} names a gene twice")
-    return genes
-
-
-def canonical_condition(genes: Sequence[str], *, control: str = "ctrl") -> str:
-    """GEARS name of a condition: ``control``, ``"A+ctrl"`` or ``"A+B"``."""
-    genes = tuple(genes)
-    if not genes:
-        return control
-    if len(genes) == 1:
-        return f"{genes[0]}+{control}"
-    return "+".join(genes)
-
-
-# ------------------------------------------------------------------------------------------------ DE genes
-def _dense(X: Any) -> np.ndarray:
-    return np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
-
-
-def _welch_t(group: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Welch t statistic per gene (scanpy's ``t-test``; NaN, e.g. two constant groups, becomes 0)."""
-    n_group, n_reference = group.shape[0], reference.shape[0]
-    if n_group < 2 or n_reference < 2:
-        raise ValueError("a t-test needs at least 2 cells in the condition and in the control")
-    difference = group.mean(axis=0) - reference.mean(axis=0)
-    spread = np.sqrt(group.var(axis=0, ddof=1) / n_group + reference.var(axis=0, ddof=1) / n_reference)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scores = difference / spread
-    scores[np.isnan(scores)] = 0.0
-    return scores
-
-
-def top_de_genes(
-    adata: AnnData,
-    *,
-    condition_key: str = "condition",
-    control: str = "ctrl",
-    n_genes: int = 20,
-    method: str = "t-test",
-    layer: str | None = None,
-    conditions: Iterable[str] | None = None,
-) -> dict[str, list[str]]:
-    """Top differentially expressed genes of each condition against the control cells.
-
-    Genes are ranked by the absolute Welch t statistic of the condition's cells against the control cells on
-    log-normalised expression: scanpy's ``rank_genes_groups(method="t-test", reference=control,
-    rankby_abs=True)``, the ranking GEARS and the scLong paper's GEARS-based evaluation use for their
-    "top 20 DE genes".
-
-    Parameters
-    ----------
-    adata
-        Cells x genes, log-normalised (``log1p`` of counts normalised per cell), with the condition of each cell
-        in ``obs[condition_key]``.
-    condition_key
-        Column of ``obs`` with the conditions.
-    control
-        Name of the control condition.
-    n_genes
-        Genes kept per condition.
-    method
-        ``"t-test"`` (the paper's top DE genes, see above) or ``"non_dropout"`` (GEARS'
-        ``top_non_dropout_de_20``: the same ranking, dropping genes whose mean is 0 in the condition but not in
-        the control).
-    layer
-        Layer to use instead of ``X``.
-    conditions
-        Conditions to rank (default: every condition except the control).
-
-    Returns
-    -------
-    Condition -> its top genes (``var_names``), best first.
-    """
-    if method not in DE_METHODS:
-        raise ValueError(f"method must be one of {DE_METHODS}, got {method!r}")
-    if n_genes < 1:
-        raise ValueError(f"n_genes must be positive, got {n_genes}")
-    if condition_key not in adata.obs:
-        raise KeyError(f"obs[{condition_key!r}] not found; columns: {list(adata.obs.columns)}")
-    labels = adata.obs[condition_key].astype(str).to_numpy()
-    if not (labels == control).any():
-        raise ValueError(f"no control cells: no obs[{condition_key!r}] == {control!r}")
-    matrix = adata.X if layer is None else adata.layers[layer]
-    reference = _dense(matrix[np.flatnonzero(labels == control)])
-    wanted = [c for c in dict.fromkeys(labels) if c != control] if conditions is None else list(conditions)
-    genes = np.asarray(adata.var_names)
-    result: dict[str, list[str]] = {}
-    for condition in wanted:
-        rows = np.flatnonzero(labels == condition)
-        if rows.size == 0:
-            raise ValueError(f"condition {condition!r} has no cells in obs[{condition_key!r}]")
-        result[condition] = genes[de_gene_indices(_dense(matrix[rows]), reference, n_genes, method=method)].tolist()
-    return result
-
-
-def de_gene_indices(group: np.ndarray, reference: np.ndarray, n_genes: int = 20, *,
-                    method: str = "t-test") -> np.ndarray:
-    """Column indices of the top DE genes of ``group`` (cells x genes) against ``reference`` cells.
-
-    See :func:`top_de_genes` for ``method``; ties keep the column order.
-    """
-    if method not in DE_METHODS:
-        raise ValueError(f"method must be one of {DE_METHODS}, got {method!r}")
-    group, reference = np.asarray(group, np.float64), np.asarray(reference, np.float64)
-    order = np.argsort(-np.abs(_welch_t(group, reference)), kind="stable")
-    if method == "non_dropout":
-        keep = (group.mean(axis=0) != 0) | (reference.mean(axis=0) == 0)
-        order = order[keep[order]]
-    return order[:n_genes]
-
-
-# ------------------------------------------------------------------------------------------------ scores
 def as_profile_frame(profiles: Any, genes: Sequence[str] | None = None) -> pd.DataFrame:
     """Mean profiles (conditions x genes) as a DataFrame from a DataFrame, an AnnData or a mapping."""
     import pandas as pd
@@ -169,7 +29,7 @@ def as_profile_frame(profiles: Any, genes: Sequence[str] | None = None) -> pd.Da
     if isinstance(profiles, pd.DataFrame):
         frame = profiles
     elif hasattr(profiles, "obs_names") and hasattr(profiles, "var_names"):
-        frame = pd.DataFrame(_dense(profiles.X), index=profiles.obs_names.astype(str),
+        frame = pd.DataFrame(dense(profiles.X), index=profiles.obs_names.astype(str),
                              columns=profiles.var_names.astype(str))
     elif isinstance(profiles, Mapping):
         if genes is None:
@@ -251,7 +111,6 @@ def perturbation_scores(
     return pd.DataFrame(rows, index=pd.Index(predicted.index, name="condition"))
 
 
-# ------------------------------------------------------------------------------------------------ GI
 def gi_magnitude(
     delta_a: Any,
     delta_b: Any,
@@ -299,173 +158,3 @@ def gi_magnitude(
     if return_coefficients:
         return {"a": float(a), "b": float(b), "c": float(c), "magnitude": magnitude}
     return magnitude
-
-
-# ------------------------------------------------------------------------------------------------ split
-@dataclass
-class SimulationSplit:
-    """A GEARS simulation split of perturbation conditions.
-
-    Attributes
-    ----------
-    train, test
-        Conditions (control excluded).
-    train_genes
-        Genes whose single perturbations are in ``train``.
-    categories
-        ``"Seen 0/1"`` (unseen single), ``"Seen 0/2"``, ``"Seen 1/2"``, ``"Seen 2/2"`` (doubles with 0, 1, 2
-        genes seen in training alone) -> test conditions.
-    """
-
-    train: list[str]
-    test: list[str]
-    train_genes: list[str]
-    categories: dict[str, list[str]] = field(default_factory=dict)
-
-
-def seen_category(condition: str, train_genes: Iterable[str], *, control: str = "ctrl") -> str:
-    """``"Seen k/n"``: how many of a condition's ``n`` perturbed genes are among ``train_genes``."""
-    genes = parse_condition(condition, control=control)
-    if not genes:
-        raise ValueError("the control condition has no Seen category")
-    known = set(train_genes)
-    return f"Seen {sum(g in known for g in genes)}/{len(genes)}"
-
-
-def simulation_split(
-    conditions: Iterable[str],
-    *,
-    control: str = "ctrl",
-    train_gene_fraction: float = 0.75,
-    seen2_train_fraction: float = 0.75,
-    random_state: int = 0,
-) -> SimulationSplit:
-    """GEARS' "simulation" split: hold out perturbed genes, then sort doubles by how many genes were seen.
-
-    A fraction of the perturbed genes is drawn for training; their singles go to training. Doubles of two
-    training genes are split at random (``seen2_train_fraction`` to training, the rest tested as Seen 2/2);
-    doubles with one or no training gene and singles of held-out genes are tested (Seen 1/2, 0/2, 0/1).
-    For a validation split, call it again on ``split.train`` (GEARS uses 0.9 and 0.9).
-
-    Parameters
-    ----------
-    conditions
-        Condition names (the control and duplicates are ignored).
-    control
-        Name of the control condition.
-    train_gene_fraction
-        Fraction of the perturbed genes whose singles are trained on.
-    seen2_train_fraction
-        Fraction of the doubles of two training genes trained on.
-    random_state
-        Seed (numpy ``default_rng``; the global RNG is not touched).
-
-    Returns
-    -------
-    The split.
-    """
-    if not 0 < train_gene_fraction < 1 or not 0 <= seen2_train_fraction <= 1:
-        raise ValueError("train_gene_fraction must be in (0, 1) and seen2_train_fraction in [0, 1]")
-    unique = [c for c in dict.fromkeys(conditions) if c != control]
-    parsed = {c: parse_condition(c, control=control) for c in unique}
-    genes = sorted({g for gs in parsed.values() for g in gs})
-    if len(genes) < 2:
-        raise ValueError("a simulation split needs at least 2 perturbed genes")
-    rng = np.random.default_rng(random_state)
-    n_train = min(max(int(len(genes) * train_gene_fraction), 1), len(genes) - 1)
-    train_genes = sorted(rng.choice(genes, size=n_train, replace=False).tolist())
-    known = set(train_genes)
-    singles = [c for c in unique if len(parsed[c]) == 1]
-    doubles = [c for c in unique if len(parsed[c]) > 1]
-    train = [c for c in singles if parsed[c][0] in known]
-    categories = {name: [] for name in SEEN_CATEGORIES}
-    categories["Seen 0/1"] = [c for c in singles if parsed[c][0] not in known]
-    seen_two = []
-    for c in doubles:
-        n_seen = sum(g in known for g in parsed[c])
-        if n_seen == len(parsed[c]):
-            seen_two.append(c)
-        else:
-            categories.setdefault(f"Seen {n_seen}/{len(parsed[c])}", []).append(c)
-    seen_two = sorted(seen_two)
-    n_seen_two_train = int(len(seen_two) * seen2_train_fraction)
-    picked = set(rng.choice(seen_two, size=n_seen_two_train, replace=False).tolist()) if seen_two else set()
-    train += [c for c in seen_two if c in picked]
-    categories["Seen 2/2"] = [c for c in seen_two if c not in picked]
-    test = [c for name in categories for c in categories[name]]
-    return SimulationSplit(train=train, test=test, train_genes=train_genes, categories=categories)
-
-
-# ------------------------------------------------------------------------------------------------ baselines
-def _frame(rows: dict[str, np.ndarray], genes: Sequence[str]) -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.DataFrame(np.vstack(list(rows.values())) if rows else np.zeros((0, len(genes))),
-                        index=list(rows), columns=list(genes))
-
-
-def no_change_prediction(control: pd.Series, conditions: Sequence[str]) -> pd.DataFrame:
-    """No-Change baseline: every condition predicted as the control mean profile (``control``, a Series)."""
-    base = control.to_numpy(dtype=np.float64)
-    return _frame({c: base for c in conditions}, control.index)
-
-
-def mean_change_prediction(control: pd.Series, training: Any, conditions: Sequence[str]) -> pd.DataFrame:
-    """Mean-change baseline: control plus the average change of the training conditions.
-
-    Parameters
-    ----------
-    control
-        Mean control profile (Series indexed by gene).
-    training
-        Mean profiles of the training perturbations (conditions x genes, see :func:`perturbation_scores`).
-    conditions
-        Conditions to predict.
-
-    Returns
-    -------
-    Predicted profiles, conditions x genes.
-    """
-    training = as_profile_frame(training, control.index)[list(control.index)]
-    if training.empty:
-        raise ValueError("the mean-change baseline needs at least one training condition")
-    base = control.to_numpy(dtype=np.float64)
-    shift = (training.to_numpy() - base).mean(axis=0)
-    return _frame({c: base + shift for c in conditions}, control.index)
-
-
-def additive_prediction(control: pd.Series, singles: Any, conditions: Sequence[str], *,
-                        control_name: str = "ctrl") -> pd.DataFrame:
-    """Additive baseline: control plus the sum of the observed single-perturbation changes.
-
-    Parameters
-    ----------
-    control
-        Mean control profile (Series indexed by gene).
-    singles
-        Mean profiles including the single perturbations of every gene in ``conditions``, any GEARS spelling
-        (``"A+ctrl"``, ``"ctrl+A"``, ``"A"``); other rows are ignored.
-    conditions
-        Conditions to predict.
-    control_name
-        Name of the control condition.
-
-    Returns
-    -------
-    Predicted profiles, conditions x genes.
-    """
-    singles = as_profile_frame(singles, control.index)[list(control.index)]
-    base = control.to_numpy(dtype=np.float64)
-    single_change = {}
-    for name in singles.index:
-        genes = parse_condition(str(name), control=control_name)
-        if len(genes) == 1:
-            single_change[genes[0]] = singles.loc[name].to_numpy() - base
-    rows = {}
-    for condition in conditions:
-        genes = parse_condition(condition, control=control_name)
-        missing = [g for g in genes if g not in single_change]
-        if missing:
-            raise ValueError(f"additive baseline for {condition!r}: no observed single perturbation of {missing}")
-        rows[condition] = base + sum((single_change[g] for g in genes), np.zeros_like(base))
-    return _frame(rows, control.index)

@@ -82,6 +82,8 @@ class DeepSEM(nn.Module):
         """Number of genes."""
         return self.adjacency.shape[0]
 
+    off_diagonal: torch.Tensor
+
     def network(self) -> torch.Tensor:
         """The adjacency with its diagonal zeroed (``[source, target]``)."""
         return self.adjacency * self.off_diagonal

@@ -43,6 +43,10 @@ class NormalizedGraph(nn.Module):
         self.register_buffer("source", source[order], persistent=False)
         self.register_buffer("weight", normalized_weight[order], persistent=False)
 
+    row_pointer: torch.Tensor
+    source: torch.Tensor
+    weight: torch.Tensor
+
     def incoming(self, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Incoming edges of ``nodes``: (position of the target in ``nodes``, source node, normalised weight)."""
         starts = self.row_pointer[nodes]

@@ -109,7 +109,7 @@ class ScLongPerformer(Performer):
             attention.fast_attention = replacement
         # the release stores the redraw counter on the block itself, not in a ProjectionUpdater
         del self.proj_updater
-        self.feature_redraw_interval = feature_redraw_interval
+        self.feature_redraw_interval: int | None = feature_redraw_interval
         self.register_buffer("calls_since_last_redraw", torch.tensor(0))
 
     def fix_projection_matrices_(self) -> None:

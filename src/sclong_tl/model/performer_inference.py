@@ -19,6 +19,8 @@ The results differ from the training path by float32 rounding only (tests/test_p
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -53,13 +55,14 @@ def attention_residual_(attention_block: nn.Module, x: torch.Tensor) -> None:
     x
         Contiguous ``(cells, tokens, dim)`` residual stream.
     """
-    attention = attention_block.fn
+    attention: Any = attention_block.fn
     heads, dim_head = attention.heads, attention.fast_attention.dim_heads
     cells, tokens, _ = x.shape
     with torch.autocast(x.device.type, enabled=False):
         scaled_projection = attention.fast_attention.projection_matrix * dim_head**-0.25
         v_weight, v_bias = _values_with_ones(attention.to_v, heads)
-    normed = attention_block.norm(x)
+    norm: Any = attention_block.norm
+    normed = norm(x)
     q = attention.to_q(normed).view(cells, tokens, heads, dim_head)
     k = attention.to_k(normed).view(cells, tokens, heads, dim_head)
     v_with_ones = nn.functional.linear(normed, v_weight, v_bias).view(cells, tokens, heads, dim_head + 1)

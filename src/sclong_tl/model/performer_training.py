@@ -17,13 +17,15 @@ Tested against the modules in ``tests/test_performer_training.py`` (outputs and 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from .favor import favor_features
 
 
-def _key_value_weights(attention: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+def _key_value_weights(attention: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Weight and bias of one product giving ``k`` and ``v`` with a ones column per head."""
     heads, to_k, to_v = attention.heads, attention.to_k, attention.to_v
     dim, dim_head = to_v.in_features, to_v.out_features // attention.heads
@@ -35,7 +37,7 @@ def _key_value_weights(attention: nn.Module) -> tuple[torch.Tensor, torch.Tensor
     return weight, torch.cat([k_bias, v_bias.view(-1)])
 
 
-def attention_output(attention_block: nn.Module, x: torch.Tensor, query_index: torch.Tensor | None = None
+def attention_output(attention_block: Any, x: torch.Tensor, query_index: torch.Tensor | None = None
                      ) -> torch.Tensor:
     """``attention_block(x)`` (without the residual), at all tokens or at ``query_index`` only.
 
@@ -94,7 +96,8 @@ def performer_stack(layers: nn.ModuleList, x: torch.Tensor, query_index: torch.T
     if not len(layers) and query_index is not None:
         return x.gather(1, query_index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
     last = len(layers) - 1
-    for position, (attention_block, feed_forward_block) in enumerate(layers):
+    blocks: list[Any] = list(layers)
+    for position, (attention_block, feed_forward_block) in enumerate(blocks):
         index = query_index if position == last else None
         residual = x if index is None else x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
         x = residual + attention_output(attention_block, x, index)

@@ -22,6 +22,7 @@ direction-aware term on the sign of the change against control, averaged per con
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import torch
 from torch import nn
@@ -101,6 +102,9 @@ class PerturbationNetwork(nn.Module):
         nn.init.xavier_normal_(self.gene_w1)
         nn.init.xavier_normal_(self.gene_w2)
 
+    edge_index: torch.Tensor
+    edge_weight: torch.Tensor
+
     def node_embeddings(self, nodes: torch.Tensor | None = None) -> torch.Tensor:
         """Perturbation embeddings of GO-graph nodes.
 
@@ -118,6 +122,7 @@ class PerturbationNetwork(nn.Module):
             nodes = torch.arange(self.n_nodes, device=self.edge_index.device)
         fields = self.graph.receptive_fields(nodes, len(self.go_layers))
         x = self.node_embedding(fields[0])  # renormalises the rows it reads when max_norm is set
+        layer: Any
         for index, layer in enumerate(self.go_layers):
             x = layer.lin(self.graph.propagate(x, fields[index], fields[index + 1]))
             if index < len(self.go_layers) - 1:

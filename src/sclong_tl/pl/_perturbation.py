@@ -80,8 +80,8 @@ def perturbation_scores(
     for index, method in enumerate(hue_order):
         heights = [means.get((method, split), np.nan) for split in order]
         errors = [spreads.get((method, split), np.nan) for split in order]
-        errors = None if np.isnan(errors).all() else np.nan_to_num(errors)
-        ax.bar(positions + (index - (len(hue_order) - 1) / 2) * width, heights, width=width, yerr=errors,
+        yerr = None if np.isnan(errors).all() else np.nan_to_num(errors)
+        ax.bar(positions + (index - (len(hue_order) - 1) / 2) * width, heights, width=width, yerr=yerr,
                capsize=2, label=str(method), color=PALETTE[index % len(PALETTE)], edgecolor="black",
                linewidth=0.5)
     ax.set_xticks(positions, [str(split) for split in order])

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 HIGHLIGHT_COLOR = "#c0392b"  # scLong bars / markers
 OTHER_COLOR = "#8c8c8c"  # baselines
@@ -61,7 +61,7 @@ def new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
     return ax
 
 
-def finish(figure: Figure, result: Any, *, show: bool | None, save: str | os.PathLike | None) -> Any:
+def finish(figure: Figure | SubFigure, result: Any, *, show: bool | None, save: str | os.PathLike | None) -> Any:
     """End a plot the scanpy way: save when asked, then show (default) and return None, or return ``result``.
 
     Parameters
@@ -76,7 +76,7 @@ def finish(figure: Figure, result: Any, *, show: bool | None, save: str | os.Pat
         A file name (the format follows its suffix, e.g. ``.png`` or ``.pdf``) to write the figure to.
     """
     if save is not None:
-        figure.savefig(os.fspath(save), dpi=150, bbox_inches="tight")
+        figure.figure.savefig(os.fspath(save), dpi=150, bbox_inches="tight")  # the root figure of a subfigure
     if show is False:
         return result
     pyplot().show()

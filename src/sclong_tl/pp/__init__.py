@@ -8,7 +8,8 @@ Typical use (the tools call these for you)::
 """
 
 from ._inputs import iter_model_inputs
-from ._match import GeneMatch, match_genes
-from ._normalize import detect_counts, normalize
+from ._match import GeneMatch, match_genes, vocabulary_positions
+from ._normalize import detect_counts, log_normalized, normalize
 
-__all__ = ["GeneMatch", "detect_counts", "iter_model_inputs", "match_genes", "normalize"]
+__all__ = ["GeneMatch", "detect_counts", "iter_model_inputs", "log_normalized", "match_genes", "normalize",
+           "vocabulary_positions"]

@@ -8,24 +8,14 @@ from typing import Any
 
 import numpy as np
 
+from sclong_tl._anndata import expression_matrix
+from sclong_tl._progress import progress_bar
+
 from ._chunks import as_row_sliceable, iter_row_chunks
 from ._match import GeneMatch, match_genes
 from ._normalize import normalize_chunk, scan_values
 
 logger = logging.getLogger(__name__)
-
-
-def expression_matrix(adata: Any, layer: str | None = None) -> Any:
-    """``adata.X`` or ``adata.layers[layer]`` (MuData: of its ``"rna"`` modality), with a clear error if absent."""
-    if hasattr(adata, "mod") and "rna" in getattr(adata, "mod", {}):
-        adata = adata.mod["rna"]
-    if layer is None:
-        if adata.X is None:
-            raise ValueError("adata.X is empty; pass layer= to use one of adata.layers")
-        return adata.X
-    if layer not in adata.layers:
-        raise KeyError(f"layer {layer!r} not found in adata.layers (available: {list(adata.layers.keys())})")
-    return adata.layers[layer]
 
 
 def iter_model_inputs(
@@ -37,7 +27,8 @@ def iter_model_inputs(
     is_counts: bool | None = None,
     chunk_size: int = 256,
     gene_match: GeneMatch | None = None,
-    progress: bool = False,
+    progress: bool | None = False,
+    modality: str = "rna",
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield the cells of ``adata`` as scLong model inputs, one chunk of rows at a time.
 
@@ -48,7 +39,7 @@ def iter_model_inputs(
     Parameters
     ----------
     adata
-        AnnData (or MuData, whose ``"rna"`` modality is used) with raw counts or log1p-normalised values.
+        AnnData (or MuData, whose ``modality`` is used) with raw counts or log1p-normalised values.
     genes
         Model vocabulary (Ensembl IDs in token order), e.g. ``model.genes``.
     layer
@@ -62,7 +53,9 @@ def iter_model_inputs(
     gene_match
         A precomputed :func:`~sclong_tl.pp.match_genes` result for ``adata`` and ``genes``.
     progress
-        Show a tqdm progress bar.
+        Show a progress bar (None: :attr:`sclong_tl.settings.progress`).
+    modality
+        Modality of a MuData.
 
     Yields
     ------
@@ -75,9 +68,9 @@ def iter_model_inputs(
         Before anything is yielded, when the matrix holds NaN, infinite or negative values (naming how many cells),
         or when no gene matches the vocabulary.
     """
-    X = as_row_sliceable(expression_matrix(adata, layer))
+    X = as_row_sliceable(expression_matrix(adata, layer, modality=modality))
     if gene_match is None:
-        gene_match = match_genes(adata, genes, gene_key=gene_key)
+        gene_match = match_genes(adata, genes, gene_key=gene_key, modality=modality)
     elif gene_match.n_vocabulary != len(genes) or gene_match.n_dataset != X.shape[1]:
         raise ValueError(f"gene_match ({gene_match}) does not belong to this dataset and vocabulary "
                          f"({X.shape[1]} genes, vocabulary of {len(genes)})")
@@ -85,18 +78,16 @@ def iter_model_inputs(
     scan.raise_if_invalid("the expression matrix" if layer is None else f"layer {layer!r}")
     if is_counts is None:
         is_counts = scan.is_integer
-        logger.info("detected %s", "raw counts" if is_counts else "log-normalised values (no counts)")
+        logger.debug("detected %s", "raw counts" if is_counts else "log-normalised values (no counts)")
     elif is_counts and not scan.is_integer:
         logger.warning("is_counts=True but the matrix has non-integer values; normalising them as counts anyway")
     return _generate(X, gene_match, bool(is_counts), chunk_size, progress)
 
 
 def _generate(X: Any, gene_match: GeneMatch, is_counts: bool, chunk_size: int,
-              progress: bool) -> Iterator[tuple[int, np.ndarray]]:
-    from tqdm.auto import tqdm
-
+              progress: bool | None) -> Iterator[tuple[int, np.ndarray]]:
     n_empty = 0
-    with tqdm(total=X.shape[0], desc="cells", unit="cell", disable=not progress) as bar:
+    with progress_bar(total=X.shape[0], desc="cells", unit="cell", enabled=progress) as bar:
         for start, chunk in iter_row_chunks(X, chunk_size):
             values, empty = normalize_chunk(gene_match.to_model_space(chunk), is_counts=is_counts)
             n_empty += empty

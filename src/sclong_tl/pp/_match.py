@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from .._warnings import warn_user
-from ..genes._data import common_genes_frozenset
-from ..genes._symbols import ensembl_base, looks_like_ensembl, mouse_hint, symbol_to_ensembl
+from sclong_tl._anndata import gene_names
+from sclong_tl._warnings import warn_user
+from sclong_tl.genes._data import common_genes_frozenset
+from sclong_tl.genes._symbols import ensembl_base, looks_like_ensembl, mouse_hint, symbol_to_ensembl
 
 logger = logging.getLogger(__name__)
 
@@ -128,22 +129,6 @@ class GeneMatch:
         return out
 
 
-def _dataset_gene_names(data: Any, gene_key: str | None) -> list[str]:
-    if hasattr(data, "mod") and "rna" in getattr(data, "mod", {}):
-        data = data.mod["rna"]  # MuData: the RNA modality
-    if hasattr(data, "var_names"):
-        if gene_key is None:
-            return [str(n) for n in data.var_names]
-        if gene_key not in data.var.columns:
-            raise KeyError(f"gene_key={gene_key!r} is not a column of adata.var (columns: {list(data.var.columns)})")
-        return [str(n) for n in data.var[gene_key].astype(str)]
-    if gene_key is not None:
-        raise ValueError("gene_key= applies to AnnData input only")
-    if isinstance(data, str):
-        raise TypeError("pass an AnnData or a sequence of gene names, not a single string")
-    return [str(n) for n in data]
-
-
 def _vocabulary_index(genes: Sequence[str]) -> dict[str, int]:
     if len(genes) == 0:
         raise ValueError("the model vocabulary is empty")
@@ -173,7 +158,8 @@ def _resolve_unique_suffixes(names: list[str], ensembl_ids: list[str]) -> int:
     return n_mapped
 
 
-def match_genes(data: Any, genes: Sequence[str], *, gene_key: str | None = None) -> GeneMatch:
+def match_genes(data: Any, genes: Sequence[str], *, gene_key: str | None = None, modality: str = "rna"
+                ) -> GeneMatch:
     """Map a dataset's genes onto a model vocabulary.
 
     Gene names are auto-detected as Ensembl IDs (versions such as ``.17`` are stripped) or symbols. Symbols are
@@ -184,13 +170,14 @@ def match_genes(data: Any, genes: Sequence[str], *, gene_key: str | None = None)
     Parameters
     ----------
     data
-        AnnData (its ``var_names``, or ``var[gene_key]``), MuData (its ``"rna"`` modality) or a sequence of
-        gene names.
+        AnnData (its ``var_names``, or ``var[gene_key]``), MuData (its ``modality``) or a sequence of gene names.
     genes
         The model vocabulary: Ensembl gene IDs in token order (e.g. ``model.genes`` or
         :func:`sclong_tl.genes.default_vocabulary`).
     gene_key
         Column of ``adata.var`` holding the gene names to use instead of ``var_names``.
+    modality
+        Modality of a MuData.
 
     Returns
     -------
@@ -202,7 +189,7 @@ def match_genes(data: Any, genes: Sequence[str], *, gene_key: str | None = None)
     ValueError
         When no dataset gene maps to the vocabulary (the message says when the names look like mouse genes).
     """
-    names = _dataset_gene_names(data, gene_key)
+    names = gene_names(data, gene_key, modality=modality)
     vocabulary = _vocabulary_index(genes)
     id_type = "ensembl" if looks_like_ensembl(names) else "symbol"
     ambiguous: list[str] = []
@@ -223,7 +210,7 @@ def match_genes(data: Any, genes: Sequence[str], *, gene_key: str | None = None)
                       n_common_found=len(common_positions & found))
     if match.n_matched == 0:
         raise ValueError(_no_match_message(names, id_type, gene_key))
-    logger.info("matched %s", match)
+    logger.debug("matched %s", match)
     if match.fraction_common_found < COMMON_GENES_WARN_FRACTION:
         hint = mouse_hint(names)
         warn_user(
@@ -244,3 +231,27 @@ def _no_match_message(names: list[str], id_type: str, gene_key: str | None) -> s
     elif gene_key is None:
         message += " If adata.var has a column with gene symbols or Ensembl IDs, pass it as gene_key=."
     return message
+
+
+def vocabulary_positions(names: Sequence[str], vocabulary: Sequence[str]) -> np.ndarray:
+    """Vocabulary position of each gene name (symbols or Ensembl IDs), -1 when unmatched; never warns.
+
+    Parameters
+    ----------
+    names
+        Gene names, e.g. the perturbed genes of a screen.
+    vocabulary
+        The model vocabulary (Ensembl IDs in token order).
+
+    Returns
+    -------
+    int64 array, one entry per name.
+    """
+    import warnings
+
+    try:
+        with warnings.catch_warnings():  # the coverage warning concerns cell embeddings, not gene look-ups
+            warnings.simplefilter("ignore", UserWarning)
+            return np.asarray(match_genes(list(names), vocabulary).var_index)
+    except ValueError:  # nothing matched
+        return np.full(len(names), -1, dtype=np.int64)

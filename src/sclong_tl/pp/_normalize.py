@@ -42,6 +42,7 @@ class ValueScan:
     def update(self, chunk: np.ndarray | sparse.csr_matrix) -> None:
         """Add one chunk of rows to the tally."""
         self.n_cells += chunk.shape[0]
+        values: Any
         if sparse.issparse(chunk):
             values = chunk.data
             rows = None
@@ -190,3 +191,25 @@ def normalize_chunk(X: Any, *, is_counts: bool) -> tuple[sparse.csr_matrix, int]
         data = np.where(max_per_entry > MAX_VALUE, np.minimum(data, MAX_VALUE), data * MAX_VALUE / max_per_entry)
     out = sparse.csr_matrix((data.astype(np.float32), matrix.indices, matrix.indptr), shape=matrix.shape)
     return out, int((~nonempty).sum())
+
+
+def log_normalized(X: Any, *, is_counts: bool) -> np.ndarray:
+    """Dense float32 log-normalised rows in the dataset's own gene space (the perturbation head's space).
+
+    Parameters
+    ----------
+    X
+        Cells x genes, dense or sparse.
+    is_counts
+        Whether ``X`` holds raw counts: then each cell is scaled to 1e4 over its genes and ``log1p``-transformed;
+        otherwise the values are returned as they are.
+
+    Returns
+    -------
+    float32 array of the shape of ``X``.
+    """
+    dense = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
+    if is_counts:
+        totals = dense.sum(axis=1, keepdims=True)
+        dense = np.log1p(np.divide(dense * 1e4, totals, out=np.zeros_like(dense), where=totals > 0))
+    return dense.astype(np.float32)

@@ -9,22 +9,25 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ._data import copy_of, resolve_model, select_modality
+from sclong_tl._anndata import expression_matrix, output_target, select_modality
+from sclong_tl._progress import progress_bar
+from sclong_tl._provenance import log_added, params_record
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from anndata import AnnData
 
-    from .._api import ScLongModel
-    from ..pp import GeneMatch
+    from sclong_tl.models import ScLongModel
+    from sclong_tl.pp import GeneMatch
 
 logger = logging.getLogger(__name__)
 
 Pooling = Literal["paper", "mean"]
 POOLINGS: tuple[str, ...] = ("paper", "mean")
 DEFAULT_POOLING: Pooling = "paper"
-#: Key of ``.uns`` written by :func:`embed`.
-UNS_KEY = "sclong"
+#: ``.obsm`` and ``.uns`` keys written by :func:`embed` when ``key_added`` is None.
+DEFAULT_OBSM_KEY = "X_sclong"
+DEFAULT_UNS_KEY = "sclong"
 #: Cells normalised and densified at a time (rounded up to a multiple of the batch size).
 _CHUNK_CELLS = 256
 #: Above this size (bytes) of a "paper" embedding, warn that it is large.
@@ -39,13 +42,13 @@ def embed(
     gene_key: str | None = None,
     modality: str = "rna",
     pooling: Pooling = DEFAULT_POOLING,
-    key_added: str = "X_sclong",
+    key_added: str | None = None,
     gene_key_added: str | None = None,
     batch_size: int | None = None,
     device: str = "auto",
     dtype: str | None = None,
     copy: bool = False,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> AnnData | Any | None:
     """Embed cells (and optionally genes) with scLong, zero-shot.
 
@@ -77,7 +80,7 @@ def embed(
             The paper's zero-shot recipe (Methods, Eq. 11): for each vocabulary gene the dataset provides,
             concatenate its ``d``-dimensional representation with its reconstructed value and sum over that
             feature axis, giving one number per matched gene. The columns follow the model's vocabulary order
-            (``.uns["sclong"]["feature_genes"]``); the embedding has as many columns as matched genes (often
+            (``.uns[key]["feature_genes"]``); the embedding has as many columns as matched genes (often
             ~12,000-20,000), i.e. ``4 * n_cells * n_matched`` bytes (a warning is logged above 2 GB).
         ``"mean"``
             The mean of the per-gene representations over the cell's genes, which we define as the dataset
@@ -92,7 +95,9 @@ def embed(
         components it scores 0.79 on 300 CellBench cells, where HVG-PCA scores 0.87 (tutorial 1). Its cost is
         memory: 100,000 cells x 18,000 matched genes take 7 GB, where ``"mean"`` takes a few MB.
     key_added
-        ``.obsm`` key of the cell embedding.
+        Name of the result, as in :func:`scanpy.pp.pca`: the embedding goes to ``.obsm[key_added]`` and its
+        record to ``.uns[key_added]``; None (default) writes ``.obsm["X_sclong"]`` and ``.uns["sclong"]``.
+        Two calls with different ``key_added`` keep both results and both records.
     gene_key_added
         When given, also write gene embeddings to ``.varm[gene_key_added]``: each dataset gene's
         representation averaged over all cells, ``(n_vars, d)``. Genes absent from the model vocabulary get
@@ -107,19 +112,19 @@ def embed(
     copy
         Return an annotated copy instead of writing into ``data`` (a backed AnnData is copied into memory).
     progress
-        Show a progress bar (also subject to ``sclong_tl.settings.progress``).
+        Show a progress bar (None: :attr:`sclong_tl.settings.progress`; never at verbosity 0).
 
     Returns
     -------
     None, or the annotated copy of ``data`` when ``copy=True``. Fields written (into the modality's AnnData
     for a MuData); nothing else changes, also when the call fails:
 
-    ``.obsm[key_added]``
+    ``.obsm[key_added]`` (default ``.obsm["X_sclong"]``)
         float32 ``(n_obs, d)`` for ``"mean"``, ``(n_obs, n_matched_genes)`` for ``"paper"``.
     ``.varm[gene_key_added]``
         float32 ``(n_vars, d)`` when ``gene_key_added`` is given.
-    ``.uns["sclong"]``
-        ``{"params": {...}, "genes": {...}}`` describing the latest call: ``params`` holds the model name,
+    ``.uns[key_added]`` (default ``.uns["sclong"]``)
+        ``{"params": {...}, "genes": {...}}`` describing the call: ``params`` holds the model name,
         ``model_sha256`` (when the model was loaded from a file), pooling, dtype, device, package version,
         whether counts were detected and the keys written; ``genes`` is the gene-match report
         (:meth:`~sclong_tl.pp.GeneMatch.to_dict`). For ``"paper"`` pooling, ``"feature_genes"`` lists the
@@ -137,49 +142,49 @@ def embed(
     >>> sl.embed(adata)  # doctest: +SKIP
     >>> sc.pp.neighbors(adata, use_rep="X_sclong")  # doctest: +SKIP
     """
-    from .._device import resolve_dtype
-    from .._settings import settings
-    from ..pp import detect_counts, match_genes
-    from ..pp._inputs import expression_matrix
+    from sclong_tl._device import resolve_dtype
+    from sclong_tl.models import load_model
+    from sclong_tl.pp import detect_counts, match_genes
 
     _check_options(pooling=pooling, key_added=key_added, gene_key_added=gene_key_added, batch_size=batch_size)
+    obsm_key = DEFAULT_OBSM_KEY if key_added is None else key_added
+    uns_key = DEFAULT_UNS_KEY if key_added is None else key_added
     adata = select_modality(data, modality)
     if not copy and adata.is_view and adata.isbacked:
         raise ValueError("cannot write into a view of a backed AnnData: pass copy=True (returns an in-memory copy) "
                          "or embed the whole backed object")
-    model = resolve_model(model, device=device)
+    model = load_model(model, device=device)
     compute_dtype = resolve_dtype(dtype, model.device)
     match = match_genes(adata, model.genes, gene_key=gene_key)
     is_counts = detect_counts(expression_matrix(adata, layer))
     batch_size = batch_size or model.default_batch_size()
 
     pooled = _encode(adata, model, match, pooling=pooling, genes=gene_key_added is not None, layer=layer,
-                     is_counts=is_counts, batch_size=batch_size, dtype=compute_dtype,
-                     progress=progress and settings.progress)
+                     is_counts=is_counts, batch_size=batch_size, dtype=compute_dtype, progress=progress)
     uns = _uns(model, match, pooled, pooling=pooling, dtype=compute_dtype, is_counts=is_counts, layer=layer,
-               gene_key=gene_key, key_added=key_added, gene_key_added=gene_key_added,
+               gene_key=gene_key, key_added=obsm_key, gene_key_added=gene_key_added,
                modality=modality if adata is not data else None)
     gene_embedding = None if gene_key_added is None else pooled.gene_embedding(match)
 
-    target = copy_of(data) if copy else data
-    target_adata = select_modality(target, modality)
-    target_adata.obsm[key_added] = pooled.cells
-    if gene_embedding is not None:
+    target, target_adata = output_target(data, modality, copy=copy)
+    target_adata.obsm[obsm_key] = pooled.cells
+    fields = [f".obsm[{obsm_key!r}]"]
+    if gene_key_added is not None:
         target_adata.varm[gene_key_added] = gene_embedding
-    target_adata.uns[UNS_KEY] = uns
-    if settings.verbosity:
-        logger.info("embed: added .obsm[%r] (%d x %d, %r pooling)%s and .uns[%r] (%s, %s of %s genes matched)",
-                    key_added, *pooled.cells.shape, pooling,
-                    "" if gene_key_added is None else f", .varm[{gene_key_added!r}]", UNS_KEY, model.name,
-                    f"{match.n_matched:,}", f"{match.n_dataset:,}")
+        fields.append(f".varm[{gene_key_added!r}]")
+    target_adata.uns[uns_key] = uns
+    log_added("embed", [*fields, f".uns[{uns_key!r}]"],
+              f"{pooled.cells.shape[0]} x {pooled.cells.shape[1]}, {pooling!r} pooling, {model.name}, "
+              f"{match.n_matched:,} of {match.n_dataset:,} genes matched")
     return target if copy else None
 
 
-def _check_options(*, pooling: str, key_added: str, gene_key_added: str | None, batch_size: int | None) -> None:
+def _check_options(*, pooling: str, key_added: str | None, gene_key_added: str | None,
+                   batch_size: int | None) -> None:
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    if not isinstance(key_added, str) or not key_added:
-        raise ValueError(f"key_added must be a non-empty string, got {key_added!r}")
+    if key_added is not None and (not isinstance(key_added, str) or not key_added):
+        raise ValueError(f"key_added must be a non-empty string or None, got {key_added!r}")
     if gene_key_added is not None and (not isinstance(gene_key_added, str) or not gene_key_added):
         raise ValueError(f"gene_key_added must be a non-empty string or None, got {gene_key_added!r}")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
@@ -207,12 +212,12 @@ class _Pooled:
 
 
 def _encode(adata: AnnData, model: ScLongModel, match: GeneMatch, *, pooling: str, genes: bool,
-            layer: str | None, is_counts: bool, batch_size: int, dtype: torch.dtype, progress: bool) -> _Pooled:
+            layer: str | None, is_counts: bool, batch_size: int, dtype: torch.dtype, progress: bool | None
+            ) -> _Pooled:
     """Stream the cells through the model and reduce every batch at once (nothing is written to ``adata``)."""
     import torch
-    from tqdm.auto import tqdm
 
-    from ..pp import iter_model_inputs
+    from sclong_tl.pp import iter_model_inputs
 
     positions = np.unique(match.var_index[match.var_index >= 0])
     n_cells, d = adata.n_obs, model.config.base_dim
@@ -227,7 +232,7 @@ def _encode(adata: AnnData, model: ScLongModel, match: GeneMatch, *, pooling: st
     chunk_size = batch_size * -(-_CHUNK_CELLS // batch_size)
     chunks = iter_model_inputs(adata, model.genes, layer=layer, is_counts=is_counts, chunk_size=chunk_size,
                                gene_match=match)
-    with tqdm(total=n_cells, disable=not progress, desc="scLong embed", unit="cell") as bar:
+    with progress_bar(total=n_cells, enabled=progress, desc="scLong embed", unit="cell") as bar:
         for chunk_start, chunk in chunks:
             for offset in range(0, len(chunk), batch_size):
                 representations, reconstruction = model.forward_batch(chunk[offset : offset + batch_size],
@@ -238,10 +243,12 @@ def _encode(adata: AnnData, model: ScLongModel, match: GeneMatch, *, pooling: st
                 if pooling == "paper":
                     pooled = representations.sum(-1).index_select(1, index) + reconstruction.index_select(1, index)
                 else:
+                    assert selected is not None
                     pooled = selected.mean(1)
                 start = chunk_start + offset
                 cells[start : start + len(pooled)] = pooled.cpu().numpy()
                 if gene_sums is not None:
+                    assert selected is not None
                     gene_sums += selected.sum(0).double().cpu().numpy()
                 bar.update(len(pooled))
     if not np.isfinite(cells).all():
@@ -253,22 +260,11 @@ def _encode(adata: AnnData, model: ScLongModel, match: GeneMatch, *, pooling: st
 
 def _uns(model: ScLongModel, match: GeneMatch, pooled: _Pooled, *, pooling: str, dtype: torch.dtype,
          is_counts: bool, **keys: str | None) -> dict[str, Any]:
-    """The ``.uns["sclong"]`` entry (h5ad-writable: no None values)."""
-    from .._version import __version__
-
-    params: dict[str, Any] = {
-        "model": model.name,
-        "model_sha256": model.sha256,
-        "pooling": pooling,
-        "n_dims": int(pooled.cells.shape[1]),
-        "dtype": str(dtype).removeprefix("torch."),
-        "device": str(model.device),
-        "is_counts": bool(is_counts),
-        "version": __version__,
-        **keys,
-    }
-    uns: dict[str, Any] = {"params": {key: value for key, value in params.items() if value is not None},
-                           "genes": match.to_dict()}
+    """The ``.uns`` record (h5ad-writable: no None values)."""
+    params = params_record("embed", model, pooling=pooling, n_dims=int(pooled.cells.shape[1]),
+                           dtype=str(dtype).removeprefix("torch."), device=str(model.device),
+                           is_counts=bool(is_counts), **keys)
+    uns: dict[str, Any] = {"params": params, "genes": match.to_dict()}
     if pooling == "paper":
         uns["feature_genes"] = np.asarray([model.genes[p] for p in pooled.positions], dtype=object)
     return uns

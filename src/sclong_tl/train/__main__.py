@@ -2,6 +2,6 @@
 
 import sys
 
-from .._commands.pretrain import main
+from sclong_tl._commands.pretrain import main
 
 sys.exit(main())

@@ -7,12 +7,13 @@ renamed into place, so a run killed at any moment never leaves a half-written ch
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from sclong_tl._io import atomic_write
 
 _NAME = re.compile(r"step-(\d+)\.pt$")
 
@@ -24,17 +25,9 @@ def checkpoint_path(folder: Path, step: int) -> Path:
 
 def save_training_state(folder: Path, step: int, state: dict[str, Any], *, keep: int = 2) -> Path:
     """Write ``state`` atomically as the checkpoint of ``step`` and keep only the newest ``keep`` checkpoints."""
-    folder.mkdir(parents=True, exist_ok=True)
     target = checkpoint_path(folder, step)
-    temporary = folder / f".{target.name}.tmp-{os.getpid()}"
-    try:
+    with atomic_write(target) as temporary:
         torch.save(state, temporary)
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
     for old in list_checkpoints(folder)[:-keep]:
         old.unlink()
     return target

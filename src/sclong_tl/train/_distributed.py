@@ -32,7 +32,7 @@ class DistributedContext:
 
 def init_distributed(device: str = "auto") -> DistributedContext:
     """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1); pick this rank's device."""
-    from .._device import resolve_device
+    from sclong_tl._device import resolve_device
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))

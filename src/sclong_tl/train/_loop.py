@@ -171,8 +171,7 @@ def _graph_and_vectors(config: PretrainConfig, genes: list[str], dim: int, cache
 
 def build_initial_model(config: PretrainConfig, out: Path) -> Any:
     """The model a run starts from: ``init`` if given, else a seeded random model of ``config.config``."""
-    from .._api import load_model
-    from ..model import build_random_model
+    from ..models import ScLongModel, load_model
 
     if config.init:
         return load_model(config.init, device="cpu")
@@ -180,8 +179,8 @@ def build_initial_model(config: PretrainConfig, out: Path) -> Any:
     model_config = _model_config(config.config, len(genes))
     edge_index, edge_weight, vectors = _graph_and_vectors(config, genes, model_config.base_dim,
                                                           out / "gene_graph.npz")
-    return build_random_model(model_config, genes, edge_index, edge_weight, seed=config.seed, gene_vectors=vectors,
-                              name=config.name)
+    return ScLongModel.from_config(model_config, genes=genes, seed=config.seed, gene_vectors=vectors,
+                                   graph=(edge_index, edge_weight), name=config.name)
 
 
 def _mask_generator(seed: int, rank: int, micro_step: int) -> torch.Generator:

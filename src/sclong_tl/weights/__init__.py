@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._lazy import lazy_module_getattr
+from sclong_tl._lazy import lazy_module_getattr
 
 _LAZY = {
     "save_checkpoint": "sclong_tl.weights._format",

@@ -94,9 +94,11 @@ def convert_official(checkpoint: str | os.PathLike, hyperparams: str | os.PathLi
     """
     import torch
 
-    from .._safe_pickle import load_restricted
-    from ..model import ScLong, ScLongConfig
-    from ._format import Checkpoint, file_sha256, save_checkpoint
+    from sclong_tl._io import file_sha256
+    from sclong_tl._safe_pickle import load_restricted
+    from sclong_tl.model import ScLong, ScLongConfig
+
+    from ._format import Checkpoint, save_checkpoint
 
     checkpoint, hyperparams, genes = Path(checkpoint), Path(hyperparams), Path(genes)
     for path in (checkpoint, hyperparams, genes):

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from .. import _download
+from sclong_tl import _download
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -274,9 +274,10 @@ def fetch(name: str, *, progress: bool = True, cache_dir: str | os.PathLike | No
     if entry.source == "download":
         if entry.sha256 is None:  # only reachable for entries built by hand
             raise WeightsUnavailableError(f"weights {name!r} have no sha256 on record; refusing to download")
+        assert entry.url is not None
         return _download.retrieve(entry.url, file_name=entry.file_name, known_hash=entry.sha256,
                                   subdir=CACHE_SUBDIR, progress=progress, retries=retries, cache=cache_dir)
-    path = Path(entry.url) if entry.source == "local" else BUNDLED_DIR / entry.file_name
+    path = Path(str(entry.url)) if entry.source == "local" else BUNDLED_DIR / entry.file_name
     if not path.is_file():
         raise WeightsUnavailableError(f"weights {name!r}: no file at {path}")
     if entry.sha256 is None and entry.source == "bundled":
@@ -296,7 +297,7 @@ def _check_sha256(path: Path, sha256: str | None) -> None:
     key = (str(path), sha256, stat.st_size, stat.st_mtime_ns)
     if key in _verified:
         return
-    from ._format import file_sha256
+    from sclong_tl._io import file_sha256
 
     actual = file_sha256(path)
     if actual != sha256:

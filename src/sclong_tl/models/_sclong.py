@@ -1,26 +1,23 @@
-"""The user-facing model object: :class:`ScLongModel` and :func:`load_model`."""
+"""The user-facing scLong model: :class:`ScLongModel` (the torch network plus its vocabulary, GO graph and I/O)."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._device import autocast_context, resolve_device, resolve_dtype
+from sclong_tl._device import autocast_context, resolve_device, resolve_dtype
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from .model import ScLong, ScLongConfig
+    from sclong_tl.model import ScLong, ScLongConfig
 
 logger = logging.getLogger(__name__)
-
-# names load_model accepts for the default model
-DEFAULT_ALIASES = ("default", "sclong-default")
 
 # memory budget (bytes) for the activations of one forward pass when choosing a batch size; on CPU small batches
 # keep the full-length blocks' activations in cache (measured with sclong-default: 2 cells/batch 28.5 cells/s, 8: 18.6;
@@ -82,20 +79,25 @@ class ScLongModel:
         return self.module.config
 
     @property
+    def _graph_module(self) -> Any:
+        """The module holding the GO graph buffers (``go_conv``)."""
+        return self.module.go_conv
+
+    @property
     def edge_index(self) -> np.ndarray:
         """GO graph edges over vocabulary positions, ``(2, E)`` (row 0 source, row 1 target)."""
-        return self.module.go_conv.edge_index.cpu().numpy()
+        return self._graph_module.edge_index.cpu().numpy()
 
     @property
     def edge_weight(self) -> np.ndarray:
         """GO graph edge weights (Jaccard indices), ``(E,)``."""
-        return self.module.go_conv.edge_weight.cpu().numpy()
+        return self._graph_module.edge_weight.cpu().numpy()
 
     @property
     def sha256(self) -> str | None:
         """SHA-256 of the weights file this model was loaded from (None for an unsaved model)."""
         if self._sha256 is None and self.path is not None:
-            from .weights._format import file_sha256
+            from sclong_tl._io import file_sha256
 
             self._sha256 = file_sha256(self.path)
         return self._sha256
@@ -105,6 +107,53 @@ class ScLongModel:
         self.device = resolve_device(device)
         self.module.to(self.device)
         return self
+
+    # --------------------------------------------------------------------------------------- construction
+    @classmethod
+    def from_config(cls, preset: str | ScLongConfig | dict[str, Any], *, genes: Sequence[str], seed: int = 0,
+                    gene_vectors: np.ndarray | None = None, name: str | None = None,
+                    graph: tuple[np.ndarray, np.ndarray] | None = None, device: str = "cpu",
+                    **overrides: Any) -> ScLongModel:
+        """A randomly initialised model over a vocabulary: vocabulary -> GO graph -> random network.
+
+        Parameters
+        ----------
+        preset
+            Preset name (see :data:`sclong_tl.model.PRESETS`), :class:`~sclong_tl.model.ScLongConfig` or dict of
+            fields; ``n_genes`` is set from ``genes``.
+        genes
+            Vocabulary (Ensembl IDs in token order).
+        seed
+            Seed of the initialisation (a local generator state; the global RNG is restored afterwards).
+        gene_vectors
+            Initial gene tables ``(n_genes, d)``; random if None.
+        name
+            Model name recorded in outputs (default ``"random-<preset>"``).
+        graph
+            GO graph ``(edge_index, edge_weight)`` over vocabulary positions; None builds it from the shipped GO
+            annotations (:func:`sclong_tl.genes.build_go_graph`, seconds for the full vocabulary).
+        device
+            Where the model lives.
+        **overrides
+            Config fields to change (e.g. ``top_k=128``).
+
+        Returns
+        -------
+        The model in eval mode.
+        """
+        import torch
+
+        from sclong_tl.model import ScLong, get_config
+
+        genes = [str(gene) for gene in genes]
+        config = get_config(preset, **{**overrides, "n_genes": len(genes)})
+        edge_index, edge_weight = go_graph(genes) if graph is None else graph
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            module = ScLong(config, torch.as_tensor(edge_index), torch.as_tensor(edge_weight),
+                            gene_vectors=gene_vectors)
+        label = name or f"random-{preset if isinstance(preset, str) else 'custom'}"
+        return cls(module, genes, name=label, device=device)
 
     # --------------------------------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike, *, provenance: dict[str, Any] | None = None,
@@ -127,7 +176,7 @@ class ScLongModel:
         """
         import torch
 
-        from .weights._format import Checkpoint, save_checkpoint
+        from sclong_tl.weights._format import Checkpoint, save_checkpoint
 
         state_dict = dict(self.module.state_dict())
         if storage_dtype is not None:
@@ -140,18 +189,52 @@ class ScLongModel:
             state_dict=state_dict,
             config=self.config.to_dict(),
             genes=self.genes,
-            edge_index=self.module.go_conv.edge_index,
-            edge_weight=self.module.go_conv.edge_weight,
+            edge_index=self._graph_module.edge_index,
+            edge_weight=self._graph_module.edge_weight,
             provenance={"name": self.name, **self.provenance, **(provenance or {})},
         )
         written = save_checkpoint(path, checkpoint)
         self.path, self._sha256 = str(written), None
         return written
 
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, device: str = "auto") -> ScLongModel:
+        """Read a model written by :meth:`save` (or converted by :func:`sclong_tl.weights.convert_official`).
+
+        Parameters
+        ----------
+        path
+            A ``.safetensors`` file in our format (either layout, see :mod:`sclong_tl.weights`).
+        device
+            ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
+
+        Returns
+        -------
+        The model in eval mode, built through its constructor from the stored configuration and graph.
+        """
+        import torch
+
+        from sclong_tl.model import ScLong, ScLongConfig
+        from sclong_tl.weights._format import read_checkpoint
+
+        checkpoint = read_checkpoint(path)
+        config = ScLongConfig.from_dict(checkpoint.config)
+        with torch.random.fork_rng(devices=[]):  # construction draws random features; they are overwritten
+            module = ScLong(config, checkpoint.edge_index, checkpoint.edge_weight)
+        missing, unexpected = module.load_state_dict(checkpoint.state_dict, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{path}: weights do not match the config (missing {missing[:5]}, unexpected "
+                             f"{unexpected[:5]})")
+        name = checkpoint.provenance.get("name", Path(path).stem)
+        model = cls(module, checkpoint.genes, name=name, path=str(path), provenance=checkpoint.provenance,
+                    device=device)
+        logger.debug("loaded %r from %s", model, path)
+        return model
+
     # ------------------------------------------------------------------------------------------ inference
     def default_batch_size(self) -> int:
         """Cells per forward pass: activations within ~1 GB and at most 2 cells on CPU (8 GB, 256 on GPU)."""
-        from ._settings import settings
+        from sclong_tl._settings import settings
 
         if settings.batch_size is not None:
             return settings.batch_size
@@ -195,7 +278,7 @@ class ScLongModel:
         return (output.representations[:, :n_genes].float(), output.reconstruction[:, :n_genes].float())
 
     def iter_encode(self, values: np.ndarray | Any, *, batch_size: int | None = None,
-                    dtype: str | torch.dtype | None = None, progress: bool = False
+                    dtype: str | torch.dtype | None = None, progress: bool | None = False
                     ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Encode cells batch by batch.
 
@@ -209,20 +292,20 @@ class ScLongModel:
         dtype
             Compute precision (see :meth:`forward_batch`).
         progress
-            Show a progress bar.
+            Show a progress bar (None: :attr:`sclong_tl.settings.progress`).
 
         Yields
         ------
         ``(start, representations (b, n_genes, d), reconstruction (b, n_genes))`` as float32 numpy arrays,
         ``start`` being the index of the batch's first cell.
         """
-        from tqdm.auto import tqdm
+        from sclong_tl._progress import progress_bar
 
         n_cells = values.shape[0]
         batch_size = batch_size or self.default_batch_size()
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        with tqdm(total=n_cells, disable=not progress, desc="scLong", unit="cell") as bar:
+        with progress_bar(total=n_cells, enabled=progress, desc="scLong", unit="cell") as bar:
             for start in range(0, n_cells, batch_size):
                 chunk = values[start : start + batch_size]
                 if hasattr(chunk, "toarray"):
@@ -232,7 +315,8 @@ class ScLongModel:
                 yield start, representations.cpu().numpy(), reconstruction.cpu().numpy()
 
     def encode(self, values: np.ndarray | Any, *, batch_size: int | None = None,
-               dtype: str | torch.dtype | None = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+               dtype: str | torch.dtype | None = None, progress: bool | None = False
+               ) -> tuple[np.ndarray, np.ndarray]:
         """Per-gene representations and reconstructed values of cells.
 
         Parameters
@@ -264,51 +348,8 @@ class ScLongModel:
         return representations, reconstruction
 
 
-def load_model(name_or_path: str | os.PathLike | ScLongModel = "default", *, device: str = "auto") -> ScLongModel:
-    """Load an scLong model.
+def go_graph(genes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The GO gene graph of a vocabulary from the shipped GO annotations: ``(edge_index, edge_weight)``."""
+    from sclong_tl.genes import build_go_graph, go_graph_edges, load_gene2go
 
-    Parameters
-    ----------
-    name_or_path
-        A ``.safetensors`` file in our format, a registry name (see :func:`sclong_tl.weights.available`;
-        ``"default"`` is the bundled default model), or an already loaded :class:`ScLongModel` (returned as is,
-        moved to ``device`` unless ``device="auto"``).
-    device
-        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
-
-    Returns
-    -------
-    The model in eval mode.
-    """
-    if isinstance(name_or_path, ScLongModel):
-        return name_or_path if device == "auto" else name_or_path.to(device)
-    path = Path(os.fspath(name_or_path)).expanduser()
-    if not path.is_file():
-        if path.suffix or os.sep in str(name_or_path):
-            raise FileNotFoundError(f"no model file at {path}")
-        from .weights._registry import fetch
-
-        name = "sclong-default" if str(name_or_path) in DEFAULT_ALIASES else str(name_or_path)
-        path = Path(fetch(name))
-    return _load_file(path, device=device)
-
-
-def _load_file(path: Path, *, device: str) -> ScLongModel:
-    import torch
-
-    from .model import ScLong, ScLongConfig
-    from .weights._format import read_checkpoint
-
-    checkpoint = read_checkpoint(path)
-    config = ScLongConfig.from_dict(checkpoint.config)
-    with torch.random.fork_rng(devices=[]):  # construction draws random features; they are overwritten
-        module = ScLong(config, checkpoint.edge_index, checkpoint.edge_weight)
-    missing, unexpected = module.load_state_dict(checkpoint.state_dict, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{path}: weights do not match the config (missing {missing[:5]}, unexpected "
-                         f"{unexpected[:5]})")
-    name = checkpoint.provenance.get("name", path.stem)
-    model = ScLongModel(module, checkpoint.genes, name=name, path=str(path), provenance=checkpoint.provenance,
-                        device=device)
-    logger.info("loaded %r from %s", model, path)
-    return model
+    return go_graph_edges(build_go_graph(load_gene2go(), genes), genes)

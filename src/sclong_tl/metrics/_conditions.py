@@ -1,0 +1,54 @@
+"""Perturbation conditions in GEARS notation.
+
+``"ctrl"`` for control cells, ``"GENE+ctrl"`` for a single
+perturbation, ``"GENEA+GENEB"`` for a double perturbation (``"ctrl+GENE"`` and a bare ``"GENE"`` are read as
+singles).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+
+def parse_condition(condition: str, *, control: str = "ctrl") -> tuple[str, ...]:
+    """The perturbed genes of a condition in GEARS notation.
+
+    Parameters
+    ----------
+    condition
+        ``"ctrl"``, ``"A+ctrl"``, ``"ctrl+A"``, ``"A"`` or ``"A+B"``.
+    control
+        Name of the control condition (and of the placeholder in singles).
+
+    Returns
+    -------
+    The perturbed genes in the order written (empty for the control).
+    """
+    if not isinstance(condition, str) or not condition.strip():
+        raise ValueError(f"a condition must be a non-empty string, got {condition!r}")
+    parts = [part.strip() for part in condition.split("+")]
+    if any(not part for part in parts):
+        raise ValueError(f"malformed condition {condition!r}: empty gene name around '+'")
+    genes = tuple(part for part in parts if part != control)
+    if len(set(genes)) != len(genes):
+        raise ValueError(f"condition {condition!r} names a gene twice")
+    return genes
+
+
+def canonical_condition(genes: Sequence[str], *, control: str = "ctrl") -> str:
+    """GEARS name of a condition: ``control``, ``"A+ctrl"`` or ``"A+B"``."""
+    genes = tuple(genes)
+    if not genes:
+        return control
+    if len(genes) == 1:
+        return f"{genes[0]}+{control}"
+    return "+".join(genes)
+
+
+def seen_category(condition: str, train_genes: Iterable[str], *, control: str = "ctrl") -> str:
+    """``"Seen k/n"``: how many of a condition's ``n`` perturbed genes are among ``train_genes``."""
+    genes = parse_condition(condition, control=control)
+    if not genes:
+        raise ValueError("the control condition has no Seen category")
+    known = set(train_genes)
+    return f"Seen {sum(g in known for g in genes)}/{len(genes)}"
