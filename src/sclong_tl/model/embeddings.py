@@ -38,6 +38,9 @@ class GOGeneEncoder(nn.Module):
     the propagated table does not depend on the input; the owner computes it once per forward.
     """
 
+    edge_index: torch.Tensor
+    edge_weight: torch.Tensor
+
     def __init__(self, n_positions: int, dim: int, edge_index: torch.Tensor, edge_weight: torch.Tensor,
                  n_layers: int = 1) -> None:
         super().__init__()

@@ -111,7 +111,8 @@ class ScLong(nn.Module):
         if not use_cache:
             self._table_cache = None
             return self.pos_emb(), self.go_conv()
-        params = (self.pos_emb.emb.weight, self.go_conv.emb.weight, *self.go_conv.sim_layers.parameters(),
+        sim_layers: nn.ModuleList = self.go_conv.sim_layers
+        params = (self.pos_emb.emb.weight, self.go_conv.emb.weight, *sim_layers.parameters(),
                   self.go_conv.edge_index, self.go_conv.edge_weight)
         key = tuple((p.data_ptr(), p._version, p.device, p.dtype) for p in params)
         if self._table_cache is None or self._table_cache[0] != key:

@@ -1,6 +1,11 @@
 """Masked-value pretraining: library API and ``torchrun`` entry point (``python -m sclong_tl.train``)."""
 
-from ._loop import PretrainConfig, build_initial_model, pretrain, validation_loss
-from ._masking import mask_values, masked_mse
+from ._config import PretrainConfig
+from ._data import ShardStream, StreamPosition, thin_counts
+from ._export import export_checkpoint
+from ._initial_model import build_initial_model
+from ._loop import pretrain, validation_loss
+from ._masking import chosen_positions, mask_values, masked_mse
 
-__all__ = ["PretrainConfig", "build_initial_model", "mask_values", "masked_mse", "pretrain", "validation_loss"]
+__all__ = ["PretrainConfig", "ShardStream", "StreamPosition", "build_initial_model", "chosen_positions",
+           "export_checkpoint", "mask_values", "masked_mse", "pretrain", "thin_counts", "validation_loss"]

@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,7 +36,7 @@ class ShardInfo:
     train_rows: np.ndarray
     validation_rows: np.ndarray
     n_matched_genes: int
-    gene_match: object = None
+    gene_match: Any = None
     is_counts: bool = True
 
 
@@ -99,7 +100,7 @@ class ShardStream:
     def _describe(self, path: Path, index: int) -> ShardInfo:
         import anndata as ad
 
-        from ..pp import detect_counts, match_genes
+        from sclong_tl.pp import detect_counts, match_genes
 
         if not path.is_file():
             raise FileNotFoundError(f"no data shard at {path}")
@@ -128,7 +129,7 @@ class ShardStream:
         """Rows of a shard (read in ascending order) aligned to the vocabulary, thinned if asked, normalised."""
         import anndata as ad
 
-        from ..pp import normalize
+        from sclong_tl.pp import normalize
 
         adata = ad.read_h5ad(shard.path, backed="r")
         try:

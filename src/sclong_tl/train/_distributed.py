@@ -70,8 +70,9 @@ def wrap_model(module: nn.Module, context: DistributedContext, *, fsdp: bool = F
 
 def no_sync(wrapped: nn.Module, skip: bool) -> contextlib.AbstractContextManager:
     """Skip gradient all-reduce on accumulation micro-steps that are not the last one."""
-    if skip and hasattr(wrapped, "no_sync"):
-        return wrapped.no_sync()
+    sync_off = getattr(wrapped, "no_sync", None)
+    if skip and callable(sync_off):
+        return sync_off()
     return contextlib.nullcontext()
 
 

@@ -8,7 +8,8 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,170 +18,14 @@ import torch
 
 from ._allocator import keep_freed_memory
 from ._checkpoint import list_checkpoints, load_training_state, restore_rng_states, rng_states, save_training_state
+from ._config import PretrainConfig
 from ._data import ShardStream, StreamPosition
 from ._distributed import DistributedContext, all_reduce_mean, init_distributed, no_sync, shutdown, wrap_model
+from ._initial_model import build_initial_model
 from ._masking import chosen_positions, mask_values
 from ._schedule import warmup_cosine
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class PretrainConfig:
-    """Settings of a pretraining run (the CLI flags of ``sclong-tl pretrain``).
-
-    Attributes
-    ----------
-    data
-        ``.h5ad`` shards (raw counts or log1p; symbols or Ensembl IDs).
-    out
-        Output folder: ``model.safetensors``, ``checkpoints/``, ``metrics.csv``, ``run.json``.
-    config
-        Model preset name (``"tiny"``, ``"sclong-1b"``) or a JSON file of :class:`~sclong_tl.model.ScLongConfig`
-        fields (``n_genes`` is taken from the vocabulary).
-    init
-        Start from this model file (our ``.safetensors``) instead of a random initialisation.
-    genes
-        Vocabulary file (one Ensembl ID a line); default :func:`sclong_tl.genes.default_vocabulary`.
-    steps
-        Optimiser steps.
-    batch_size, grad_accum
-        Cells per micro-batch (per process) and micro-batches per optimiser step.
-    lr, warmup_steps, min_lr_ratio
-        Peak learning rate (the paper: 5e-5), linear warm-up steps, cosine floor as a fraction of ``lr``.
-    clip_grad_norm
-        Gradient-norm clipping (the paper: 100).
-    bf16
-        bf16 autocast (default on CUDA when left None).
-    seed
-        Seed of the initialisation, the data order and the masks (each rank derives its own).
-    validation_fraction, validation_cells, validate_every
-        Held-out fraction per shard, how many held-out cells to score, and how often (steps).
-    checkpoint_every, log_every
-        Steps between checkpoints and between log lines.
-    min_genes
-        Cells with fewer expressed vocabulary genes are skipped (and counted).
-    resume
-        Continue from the newest checkpoint in ``out/checkpoints``.
-    fsdp
-        Shard the model with FSDP (CUDA, for the 1B preset).
-    device
-        ``"auto"``, ``"cpu"``, ``"cuda"``.
-    storage_dtype
-        ``"float16"`` stores the final model at half size.
-    name
-        Name recorded in the final model.
-    thinning, thinning_min_keep
-        Depth augmentation: fraction of training cells (of count shards) binomially thinned, and the smallest
-        keep probability (see :class:`~sclong_tl.train.ShardStream`).
-    gene_init
-        Initial gene tables of a new model: ``"go"`` (truncated SVD of the gene x GO-term matrix),
-        ``"coexpression"`` (factorised co-expression of the training cells, Gene2vec's idea) or
-        ``"go+coexpression"`` (half of the dimensions each); see :func:`sclong_tl.genes.coexpression_vectors`.
-    """
-
-    data: list[str]
-    out: str
-    config: str = "tiny"
-    init: str | None = None
-    genes: str | None = None
-    steps: int = 1000
-    batch_size: int = 4
-    grad_accum: int = 1
-    lr: float = 5e-5
-    warmup_steps: int = 100
-    min_lr_ratio: float = 0.02
-    clip_grad_norm: float = 100.0
-    bf16: bool | None = None
-    seed: int = 0
-    validation_fraction: float = 0.02
-    validation_cells: int = 128
-    validate_every: int = 100
-    checkpoint_every: int = 200
-    log_every: int = 10
-    min_genes: int = 200
-    resume: bool = False
-    fsdp: bool = False
-    device: str = "auto"
-    storage_dtype: str | None = None
-    name: str = "sclong-pretrained"
-    thinning: float = 0.0
-    thinning_min_keep: float = 0.1
-    gene_init: str = "go"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _model_config(spec: str, n_genes: int) -> Any:
-    from ..model import get_config
-
-    path = Path(spec)
-    if path.suffix == ".json" and path.is_file():
-        return get_config({**json.loads(path.read_text()), "n_genes": n_genes})
-    return get_config(spec, n_genes=n_genes)
-
-
-def _vocabulary(config: PretrainConfig) -> list[str]:
-    from ..genes import default_vocabulary
-
-    if config.genes is None:
-        return default_vocabulary()
-    genes = [line.strip() for line in Path(config.genes).read_text().splitlines() if line.strip()]
-    if len(set(genes)) != len(genes):
-        raise ValueError(f"{config.genes} lists duplicated genes")
-    return genes
-
-
-def _gene_vectors(config: PretrainConfig, genes: list[str], dim: int, gene2go: dict) -> np.ndarray:
-    """Initial gene tables of a new model, as ``config.gene_init`` asks (see :class:`PretrainConfig`)."""
-    from ..genes import coexpression_vectors, initial_gene_vectors
-
-    if config.gene_init not in ("go", "coexpression", "go+coexpression"):
-        raise ValueError(f"gene_init must be 'go', 'coexpression' or 'go+coexpression', got {config.gene_init!r}")
-    if config.gene_init == "go":
-        return initial_gene_vectors(genes, dim, gene2go=gene2go, seed=config.seed)
-    sample = ShardStream(config.data, genes, seed=config.seed, validation_fraction=config.validation_fraction,
-                         min_genes=config.min_genes).training_sample()
-    coexpression_dim = dim if config.gene_init == "coexpression" else dim - dim // 2
-    coexpression, covered = coexpression_vectors(sample, coexpression_dim, seed=config.seed)
-    go_dim = dim - coexpression_dim
-    # genes the corpus does not cover keep GO-based vectors in the co-expression dimensions
-    go = initial_gene_vectors(genes, max(go_dim, coexpression_dim), gene2go=gene2go, seed=config.seed)
-    coexpression[~covered] = go[~covered, :coexpression_dim]
-    if go_dim == 0:
-        return coexpression
-    return np.concatenate([go[:, :go_dim], coexpression], axis=1) / np.sqrt(2.0)
-
-
-def _graph_and_vectors(config: PretrainConfig, genes: list[str], dim: int, cache: Path
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """GO graph and initial gene vectors of the vocabulary, cached in the output folder."""
-    from ..genes import build_go_graph, go_graph_edges, load_gene2go
-
-    if cache.is_file():
-        stored = np.load(cache, allow_pickle=False)
-        if (stored["genes"].tolist() == genes and stored["vectors"].shape[1] == dim
-                and str(stored.get("gene_init", "go")) == config.gene_init):
-            return stored["edge_index"], stored["edge_weight"], stored["vectors"]
-    gene2go = load_gene2go()
-    edge_index, edge_weight = go_graph_edges(build_go_graph(gene2go, genes), genes)
-    vectors = _gene_vectors(config, genes, dim, gene2go)
-    np.savez(cache, genes=np.array(genes), edge_index=edge_index, edge_weight=edge_weight, vectors=vectors,
-             gene_init=np.array(config.gene_init))
-    return edge_index, edge_weight, vectors
-
-
-def build_initial_model(config: PretrainConfig, out: Path) -> Any:
-    """The model a run starts from: ``init`` if given, else a seeded random model of ``config.config``."""
-    from ..models import ScLongModel, load_model
-
-    if config.init:
-        return load_model(config.init, device="cpu")
-    genes = _vocabulary(config)
-    model_config = _model_config(config.config, len(genes))
-    edge_index, edge_weight, vectors = _graph_and_vectors(config, genes, model_config.base_dim,
-                                                          out / "gene_graph.npz")
-    return ScLongModel.from_config(model_config, genes=genes, seed=config.seed, gene_vectors=vectors,
-                                   graph=(edge_index, edge_weight), name=config.name)
 
 
 def _mask_generator(seed: int, rank: int, micro_step: int) -> torch.Generator:
@@ -275,120 +120,159 @@ def pretrain(config: PretrainConfig) -> Path:
 
 
 def _pretrain(config: PretrainConfig, out: Path, context: DistributedContext) -> Path:
-    from tqdm.auto import tqdm
-
     if config.steps < 1 or config.batch_size < 1 or config.grad_accum < 1:
         raise ValueError("steps, batch_size and grad_accum must be positive")
     out.mkdir(parents=True, exist_ok=True)
-    bf16 = context.device.type == "cuda" if config.bf16 is None else config.bf16
     torch.manual_seed(config.seed + context.rank)
+    run = _Run(config, out, context)
+    run.resume_if_asked()
+    run.write_run_record()
+    run.train()
+    return run.save_final()
 
-    model = build_initial_model(config, out)
-    module = model.module.to(context.device).train()
-    network = wrap_model(module, context, fsdp=config.fsdp)
-    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
-    stream = ShardStream(config.data, model.genes, seed=config.seed, validation_fraction=config.validation_fraction,
-                         min_genes=config.min_genes, rank=context.rank, world_size=context.world_size,
-                         thinning=config.thinning, thinning_min_keep=config.thinning_min_keep)
-    # under FSDP every rank takes part in the (sharded) validation forward; under DDP only the main rank scores
-    scorers = context.is_main or config.fsdp
-    evaluated = network if config.fsdp else module
-    validation = stream.validation_cells(config.validation_cells) if scorers else None
 
-    step, position = 0, StreamPosition()
-    checkpoints = out / "checkpoints"
-    if config.resume and list_checkpoints(checkpoints):
-        state = load_training_state(list_checkpoints(checkpoints)[-1])
-        module.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step = int(state["step"])
-        position = StreamPosition(int(state["epoch"]), int(state["consumed"]))
+class _Run:
+    """One pretraining run's state: model, optimiser, data stream, position, and the metrics log."""
+
+    def __init__(self, config: PretrainConfig, out: Path, context: DistributedContext) -> None:
+        self.config, self.out, self.context = config, out, context
+        self.bf16 = context.device.type == "cuda" if config.bf16 is None else config.bf16
+        self.model = build_initial_model(config, out)
+        self.module = self.model.module.to(context.device).train()
+        self.network = wrap_model(self.module, context, fsdp=config.fsdp)
+        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=config.lr)
+        self.stream = ShardStream(config.data, self.model.genes, seed=config.seed,
+                                  validation_fraction=config.validation_fraction, min_genes=config.min_genes,
+                                  rank=context.rank, world_size=context.world_size, thinning=config.thinning,
+                                  thinning_min_keep=config.thinning_min_keep)
+        # under FSDP every rank takes part in the (sharded) validation forward; under DDP only the main rank scores
+        self.scorers = context.is_main or config.fsdp
+        self.evaluated = self.network if config.fsdp else self.module
+        self.validation = self.stream.validation_cells(config.validation_cells) if self.scorers else None
+        self.step, self.position = 0, StreamPosition()
+        self.checkpoints = out / "checkpoints"
+        self.metrics_path = out / "metrics.csv"
+        self.started = time.perf_counter()
+        self.window_cells, self.window_start = 0, time.perf_counter()
+        self.losses: list[float] = []
+
+    def resume_if_asked(self) -> None:
+        """Continue from the newest checkpoint (weights, optimiser, stream position, RNG states)."""
+        if not (self.config.resume and list_checkpoints(self.checkpoints)):
+            return
+        state = load_training_state(list_checkpoints(self.checkpoints)[-1])
+        self.module.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.position = StreamPosition(int(state["epoch"]), int(state["consumed"]))
         restore_rng_states(state["rng"])
-        logger.info("resumed from step %d (epoch %d, %d cells into it)", step, position.epoch, position.consumed)
+        logger.info("resumed from step %d (epoch %d, %d cells into it)", self.step, self.position.epoch,
+                    self.position.consumed)
 
-    metrics_path = out / "metrics.csv"
-    if context.is_main:
-        (out / "run.json").write_text(json.dumps({**asdict(config), "world_size": context.world_size,
-                                                  "train_cells": stream.n_train_cells}, indent=2, default=str))
-        if step == 0 or not metrics_path.exists():
-            metrics_path.write_text("step,epoch,lr,loss,val_loss,cells_per_s,skipped_cells,elapsed_s\n")
+    def write_run_record(self) -> None:
+        if not self.context.is_main:
+            return
+        record = {**asdict(self.config), "world_size": self.context.world_size,
+                  "train_cells": self.stream.n_train_cells}
+        (self.out / "run.json").write_text(json.dumps(record, indent=2, default=str))
+        if self.step == 0 or not self.metrics_path.exists():
+            self.metrics_path.write_text("step,epoch,lr,loss,val_loss,cells_per_s,skipped_cells,elapsed_s\n")
 
-    def batches():
-        nonlocal position
+    def _batches(self) -> Iterator[np.ndarray]:
         while True:
-            yield from stream.iter_epoch(position, config.batch_size)
-            position = StreamPosition(position.epoch + 1, 0)
+            for values, after in self.stream.iter_epoch(self.position, self.config.batch_size):
+                self.position = after  # a checkpoint after this batch's step resumes after it
+                yield values
+            self.position = StreamPosition(self.position.epoch + 1, 0)
 
-    def checkpoint() -> None:
-        weights = full_state_dict(network, module, fsdp=config.fsdp)
-        if context.is_main:
-            save_training_state(checkpoints, step, {
-                "model": weights, "optimizer": optimizer.state_dict() if not config.fsdp else {}, "step": step,
-                "epoch": position.epoch, "consumed": position.consumed, "rng": rng_states(),
-            })
+    def train(self) -> None:
+        from tqdm.auto import tqdm
 
-    stream_iter = batches()
-    started = time.perf_counter()
-    window_cells, window_start, losses = 0, time.perf_counter(), []
-    bar = tqdm(total=config.steps, initial=step, disable=not context.is_main, desc="pretraining", unit="step")
-    while step < config.steps:
-        lr = _set_lr(optimizer, config, step)
-        optimizer.zero_grad(set_to_none=True)
+        config = self.config
+        batches = self._batches()
+        bar = tqdm(total=config.steps, initial=self.step, disable=not self.context.is_main, desc="pretraining",
+                   unit="step")
+        while self.step < config.steps:
+            lr = _set_lr(self.optimizer, config, self.step)
+            loss = self._optimizer_step(batches)
+            self.step += 1
+            bar.update(1)
+            self.losses.append(loss)
+            validate = self.step % config.validate_every == 0 or self.step == config.steps
+            val_loss = self._validate() if validate else float("nan")
+            if self.step % config.log_every == 0 or validate:
+                self._log(lr, val_loss, bar)
+            if self.step % config.checkpoint_every == 0 or self.step == config.steps:
+                self._checkpoint()
+        bar.close()
+
+    def _optimizer_step(self, batches: Iterator[np.ndarray]) -> float:
+        """One optimiser step over ``grad_accum`` micro-batches; the step's mean loss over all ranks."""
+        config, network = self.config, self.network
+        self.optimizer.zero_grad(set_to_none=True)
         step_loss = 0.0
         for micro in range(config.grad_accum):
-            values, after = next(stream_iter)
-            generator = _mask_generator(config.seed, context.rank, step * config.grad_accum + micro)
+            values = next(batches)
+            generator = _mask_generator(config.seed, self.context.rank, self.step * config.grad_accum + micro)
             with no_sync(network, skip=micro < config.grad_accum - 1):
-                loss = _forward_loss(network, torch.from_numpy(values), generator, context, bf16)
+                loss = _forward_loss(network, torch.from_numpy(values), generator, self.context, self.bf16)
                 (loss / config.grad_accum).backward()
             step_loss += float(loss.detach()) / config.grad_accum
-            window_cells += len(values)
-            position = after
+            self.window_cells += len(values)
         if config.clip_grad_norm:
             clip = getattr(network, "clip_grad_norm_", None)
             if clip is not None:
                 clip(config.clip_grad_norm)
             else:
                 torch.nn.utils.clip_grad_norm_(network.parameters(), config.clip_grad_norm)
-        optimizer.step()
-        step += 1
-        bar.update(1)
-        step_loss = all_reduce_mean(step_loss, context)
-        losses.append(step_loss)
+        self.optimizer.step()
+        step_loss = all_reduce_mean(step_loss, self.context)
         if not math.isfinite(step_loss):
-            raise RuntimeError(f"loss became {step_loss} at step {step}; lower the learning rate")
+            raise RuntimeError(f"loss became {step_loss} at step {self.step + 1}; lower the learning rate")
+        return step_loss
 
-        validate = step % config.validate_every == 0 or step == config.steps
-        val_loss = float("nan")
-        if validate and scorers:
-            val_loss = validation_loss(evaluated, validation, seed=config.seed, context=context, bf16=bf16,
-                                       batch_size=config.batch_size)
-        if context.is_main and (step % config.log_every == 0 or validate):
-            rate = window_cells * context.world_size / max(time.perf_counter() - window_start, 1e-9)
-            mean_loss = float(np.mean(losses))
-            with open(metrics_path, "a", newline="") as handle:
-                csv.writer(handle).writerow([step, position.epoch, f"{lr:.3e}", f"{mean_loss:.5f}",
-                                             "" if math.isnan(val_loss) else f"{val_loss:.5f}", f"{rate:.2f}",
-                                             stream.skipped_cells, f"{time.perf_counter() - started:.1f}"])
-            bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}",
-                            **({"val": f"{val_loss:.4f}"} if validate else {}))
-            logger.info("step %d loss %.5f lr %.2e %.1f cells/s%s", step, mean_loss, lr, rate,
-                        "" if math.isnan(val_loss) else f" val {val_loss:.5f}")
-            window_cells, window_start, losses = 0, time.perf_counter(), []
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            checkpoint()
-    bar.close()
+    def _validate(self) -> float:
+        if not self.scorers:
+            return float("nan")
+        return validation_loss(self.evaluated, self.validation, seed=self.config.seed, context=self.context,
+                               bf16=self.bf16, batch_size=self.config.batch_size)
 
-    final = out / "model.safetensors"
-    weights = full_state_dict(network, module, fsdp=config.fsdp)
-    if context.is_main:
-        module.load_state_dict(weights)
-        module.eval()
-        model.name = config.name
-        model.save(final, storage_dtype=config.storage_dtype, provenance={
-            "trained_by": "sclong-tl pretrain", "steps": step, "batch_size": config.batch_size,
-            "grad_accum": config.grad_accum, "world_size": context.world_size, "lr": config.lr,
-            "data": [Path(path).name for path in config.data], "seed": config.seed,
-        })
-        logger.info("wrote %s", final)
-    return final
+    def _log(self, lr: float, val_loss: float, bar: Any) -> None:
+        if not self.context.is_main:
+            return
+        rate = self.window_cells * self.context.world_size / max(time.perf_counter() - self.window_start, 1e-9)
+        mean_loss = float(np.mean(self.losses))
+        with open(self.metrics_path, "a", newline="") as handle:
+            csv.writer(handle).writerow([self.step, self.position.epoch, f"{lr:.3e}", f"{mean_loss:.5f}",
+                                         "" if math.isnan(val_loss) else f"{val_loss:.5f}", f"{rate:.2f}",
+                                         self.stream.skipped_cells, f"{time.perf_counter() - self.started:.1f}"])
+        bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}",
+                        **({} if math.isnan(val_loss) else {"val": f"{val_loss:.4f}"}))
+        logger.info("step %d loss %.5f lr %.2e %.1f cells/s%s", self.step, mean_loss, lr, rate,
+                    "" if math.isnan(val_loss) else f" val {val_loss:.5f}")
+        self.window_cells, self.window_start, self.losses = 0, time.perf_counter(), []
+
+    def _checkpoint(self) -> None:
+        weights = full_state_dict(self.network, self.module, fsdp=self.config.fsdp)
+        if self.context.is_main:
+            save_training_state(self.checkpoints, self.step, {
+                "model": weights, "optimizer": self.optimizer.state_dict() if not self.config.fsdp else {},
+                "step": self.step, "epoch": self.position.epoch, "consumed": self.position.consumed,
+                "rng": rng_states(),
+            })
+
+    def save_final(self) -> Path:
+        config, final = self.config, self.out / "model.safetensors"
+        weights = full_state_dict(self.network, self.module, fsdp=config.fsdp)
+        if self.context.is_main:
+            self.module.load_state_dict(weights)
+            self.module.eval()
+            self.model.name = config.name
+            self.model.save(final, storage_dtype=config.storage_dtype, provenance={
+                "trained_by": "sclong-tl pretrain", "steps": self.step, "batch_size": config.batch_size,
+                "grad_accum": config.grad_accum, "world_size": self.context.world_size, "lr": config.lr,
+                "data": [Path(path).name for path in config.data], "seed": config.seed,
+                "thinning": config.thinning, "gene_init": config.gene_init,
+            })
+            logger.info("wrote %s", final)
+        return final
