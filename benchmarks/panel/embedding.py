@@ -110,9 +110,13 @@ def run(models, *, quick: bool = False) -> list[dict]:
               f"({time.perf_counter() - started:.0f} s)", flush=True)
         if quick:
             continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tables = scib_benchmark(representations, adata, batch_key, label_key)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tables = scib_benchmark(representations, adata, batch_key, label_key)
+        except Exception as error:  # the Benchmarker is an extra: report its failure, keep the other rows
+            print(f"embedding {name}: scib-metrics Benchmarker failed: {error!r}", flush=True)
+            continue
         for method, table in tables.items():
             rows += [result("embedding", name, method, f"scib: {score}", table[score]) for score in SCIB_AGGREGATES]
         print(f"embedding {name}: scib-metrics Benchmarker done ({time.perf_counter() - started:.0f} s)", flush=True)
