@@ -18,8 +18,9 @@ every row). Then scib-metrics' ``Benchmarker`` (its default metrics; exact eucli
 against the HVG PCA) on every PCA-50 representation of the dataset together, its unscaled aggregate scores as rows
 ``scib: Batch correction``, ``scib: Bio conservation`` and ``scib: Total``.
 
-Cost: two forward passes over 625 cells per model (about 1-2 min on 2 cores) plus the metrics (about 1 min per
-model); ``quick`` keeps 100 cells per dataset and skips the Benchmarker.
+Size: whole datasets (625 cells), two forward passes per model; the metrics compile JAX functions per array
+shape, so each representation costs its own compilations. ``quick`` keeps 100 cells per dataset and skips the
+Benchmarker (a quick run of two models took 10 CPU-minutes on this machine, mostly outside the forward passes).
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ over the cells and ``DeepSEM (uniform init)`` (the same refinement from 1/(n-1) 
 public ones :func:`sclong_tl.grn` is made of (``sl.tl.select_network_genes``, ``encode_network_genes``,
 ``initial_adjacency``, ``refine_adjacency``), so the encoding is done once per model.
 
-Cost: the encoding of 383 cells plus one DeepSEM run per model and one for the baseline (about 2-4 min per model on
-2 cores), plus the metrics (about 10 s per network); ``quick`` trains DeepSEM for 2 epochs.
+Size: the encoding of 383 cells plus one DeepSEM run (``N_EPOCHS``) per model, and one for the baseline;
+``quick`` trains DeepSEM for 2 epochs.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ most, ``CELLS_PER_CONDITION`` cells per condition, ``CONTROL_CELLS`` control cel
 baselines computed once per split: ``mean change`` (the mean change of the training perturbations) and
 ``No-Change`` (the control mean; its predicted change is constant, so its Pearson is undefined: NaN).
 
-Cost: one head per model and split (about 1-2 min each on 2 cores); ``quick`` runs one split with 1 epoch,
-20 cells per condition and 50 control cells.
+Size: one head per model and split; ``quick`` runs one split with 1 epoch, 20 cells per condition and 50
+control cells.
 """
 
 from __future__ import annotations
