@@ -20,7 +20,7 @@ against the HVG PCA) on every PCA-50 representation of the dataset together, its
 
 Size: whole datasets (625 cells), two forward passes per model; the metrics compile JAX functions per array
 shape, so each representation costs its own compilations. ``quick`` keeps 100 cells per dataset and skips the
-Benchmarker (a quick run of two models took 10 CPU-minutes on this machine, mostly outside the forward passes).
+Benchmarker (a quick run with two models, model loading included, used 10 CPU-minutes on this machine).
 """
 
 from __future__ import annotations
