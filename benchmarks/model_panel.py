@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=TASKS, choices=TASKS)
     parser.add_argument("--datasets", nargs="+", default=None, help="reconstruction datasets (default: all)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="shrink every task (a smoke run, not a result)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/model_panel.csv"))
     args = parser.parse_args()
 
@@ -62,8 +63,8 @@ def main() -> None:
     for task in args.tasks:
         started = time.perf_counter()
         module = importlib.import_module(f"panel.{task}")
-        datasets = args.datasets or list(HELD_OUT)
-        rows.extend(module.run(models, datasets) if task == "reconstruction" else module.run(models))
+        datasets = args.datasets or (["baron"] if args.quick else list(HELD_OUT))
+        rows.extend(module.run(models, datasets) if task == "reconstruction" else module.run(models, quick=args.quick))
         print(f"[{task}: {time.perf_counter() - started:.0f} s]", flush=True)
     print_table(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)

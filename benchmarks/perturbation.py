@@ -63,6 +63,24 @@ def targets_outside_graph(adata, scfm) -> list[str]:
     return [t for t, p in zip(targets, positions, strict=True) if p < 0 or not member[p]]
 
 
+def prepared_screen(scfm):
+    """The screen without targets outside ``scfm``'s GO graph: AnnData, log-normalised expression, conditions,
+    control mean, each condition's top-20 DE genes and the excluded targets."""
+    from sclong_tl.metrics import top_de_genes
+
+    adata = load_screen()
+    expression = log_normalized(adata)
+    labels = adata.obs["condition"].to_numpy()
+    control_mean = pd.Series(expression[labels == "ctrl"].mean(axis=0), index=adata.var_names)
+    normalised = adata.copy()
+    normalised.X = expression
+    outside = targets_outside_graph(adata, scfm)
+    if outside:
+        keep = ~np.isin(labels, [f"{t}+ctrl" for t in outside])
+        adata, expression, labels, normalised = adata[keep].copy(), expression[keep], labels[keep], normalised[keep]
+    return adata, expression, labels, control_mean, top_de_genes(normalised, n_genes=20), outside
+
+
 def score(predicted: pd.DataFrame, observed: pd.DataFrame, control: pd.Series, de: dict) -> tuple[float, float]:
     from sclong_tl.metrics import perturbation_scores
 
@@ -126,22 +144,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     start = time.time()
-
-    from sclong_tl.metrics import top_de_genes
-
-    adata = load_screen()
-    expression = log_normalized(adata)
-    labels = adata.obs["condition"].to_numpy()
-    control_mean = pd.Series(expression[labels == "ctrl"].mean(axis=0), index=adata.var_names)
-    normalised = adata.copy()
-    normalised.X = expression
     models, note = scLong_models(args.model)
-    outside = targets_outside_graph(adata, models[0][1])
+    adata, expression, labels, control_mean, de, outside = prepared_screen(models[0][1])
     if outside:
-        keep = ~np.isin(labels, [f"{t}+ctrl" for t in outside])
-        adata, expression, labels, normalised = adata[keep].copy(), expression[keep], labels[keep], normalised[keep]
         note += f"; targets outside its GO graph excluded (GEARS filters these too): {', '.join(outside)}"
-    de = top_de_genes(normalised, n_genes=20)
     print("Papalexi 2021 THP-1 CRISPRko screen (REAL data): "
           f"{adata.n_obs:,} cells, {adata.n_vars} genes, {len(de)} targets, {(labels == 'ctrl').sum():,} controls")
     print(f"scLong model: {note}")

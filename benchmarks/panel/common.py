@@ -61,3 +61,26 @@ def random_twin_of(model, seed: int = 0):
     vectors = initial_gene_vectors(model.genes, model.config.base_dim, seed=seed)
     return sl.ScLongModel.from_config(model.config, genes=model.genes, seed=seed, gene_vectors=vectors,
                                       graph=(go.edge_index.numpy(), go.edge_weight.numpy()), name="random-init twin")
+
+
+def result(task: str, dataset: str, method: str, metric: str, value: float) -> dict:
+    """One row of the panel's table."""
+    return {"task": task, "dataset": dataset, "method": method, "metric": metric, "value": float(value)}
+
+
+def pca(X, n_comps: int = 50):
+    """The first ``n_comps`` principal components of ``X`` (fewer when ``X`` has fewer dimensions or cells)."""
+    import numpy as np
+    import scanpy as sc
+
+    X = np.asarray(X, dtype=np.float32)
+    return sc.pp.pca(X, n_comps=min(n_comps, min(X.shape) - 1), random_state=0)
+
+
+def exact_neighbors(X, n_neighbors: int):
+    """Exact euclidean kNN (the cell itself first) as scib-metrics' ``NeighborsResults``."""
+    from scib_metrics.nearest_neighbors import NeighborsResults
+    from sklearn.neighbors import NearestNeighbors
+
+    distances, indices = NearestNeighbors(n_neighbors=n_neighbors).fit(X).kneighbors(X)
+    return NeighborsResults(indices=indices, distances=distances)
