@@ -144,6 +144,22 @@ class ScLong(nn.Module):
             return weight[0]
         return weight[0] * scale
 
+    def _value_tokens(self, values: torch.Tensor) -> torch.Tensor:
+        """``token_norm`` of the expression embedding (the [MASK] vector where masked), ``(cells, positions, d)``.
+
+        Most positions of a cell are 0 and all masked positions share one vector, so those two tokens are computed
+        once and only the other values go through the expression encoder: the same function for less work.
+        """
+        cells, positions = values.shape
+        masked = values <= self.config.mask_threshold
+        expressed = ~masked & (values != 0)
+        zero_token = self.token_norm(self.token_emb(values.new_zeros(1, 1)))[0, 0]
+        mask_token = self.token_norm(self._mask_vector().to(zero_token.dtype))
+        tokens = torch.where(masked.unsqueeze(-1), mask_token, zero_token.expand(cells, positions, -1))
+        rows, columns = expressed.nonzero(as_tuple=True)
+        encoded = self.token_norm(self.token_emb(values[rows, columns].unsqueeze(0)))[0]
+        return tokens.index_put((rows, columns), encoded.to(tokens.dtype))
+
     # --------------------------------------------------------------------------------------------- forward
     def forward(self, values: torch.Tensor, *, positions: torch.Tensor | None = None) -> ScLongOutput:
         """Encode a batch of cells.
@@ -171,10 +187,7 @@ class ScLong(nn.Module):
         values = values.float()
         top_indices = select_top_positions(values, k)
 
-        masked = (values <= config.mask_threshold).unsqueeze(-1)
-        tokens = self.token_emb(values)
-        tokens = torch.where(masked, self._mask_vector().to(tokens.dtype), tokens)
-        tokens = self.token_norm(tokens)
+        tokens = self._value_tokens(values)
         direct, propagated = self._gene_tables()
         tokens = self._add_gene_tables(tokens, direct, propagated)
 

@@ -58,6 +58,9 @@ class PretrainConfig:
         Initial gene tables of a new model: ``"go"`` (truncated SVD of the gene x GO-term matrix),
         ``"coexpression"`` (factorised co-expression of the training cells, Gene2vec's idea) or
         ``"go+coexpression"`` (half of the dimensions each); see :func:`sclong_tl.genes.coexpression_vectors`.
+    keep_best
+        Also write ``model-best.safetensors``: the weights of the lowest validation loss so far (a resumed run
+        starts its comparison afresh; not under FSDP).
     """
 
     data: list[str]
@@ -88,4 +91,5 @@ class PretrainConfig:
     thinning: float = 0.0
     thinning_min_keep: float = 0.1
     gene_init: str = "go"
+    keep_best: bool = True
     extra: dict[str, Any] = field(default_factory=dict)

@@ -140,7 +140,8 @@ class _Run:
         self.model = build_initial_model(config, out)
         self.module = self.model.module.to(context.device).train()
         self.network = wrap_model(self.module, context, fsdp=config.fsdp)
-        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=config.lr)
+        # foreach: one multi-tensor update instead of a loop over the parameters (the default on CUDA only)
+        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=config.lr, foreach=True)
         self.stream = ShardStream(config.data, self.model.genes, seed=config.seed,
                                   validation_fraction=config.validation_fraction, min_genes=config.min_genes,
                                   rank=context.rank, world_size=context.world_size, thinning=config.thinning,
@@ -153,6 +154,7 @@ class _Run:
         self.checkpoints = out / "checkpoints"
         self.metrics_path = out / "metrics.csv"
         self.started = time.perf_counter()
+        self.best_val_loss = float("inf")
         self.window_cells, self.window_start = 0, time.perf_counter()
         self.losses: list[float] = []
 
@@ -200,6 +202,8 @@ class _Run:
             self.losses.append(loss)
             validate = self.step % config.validate_every == 0 or self.step == config.steps
             val_loss = self._validate() if validate else float("nan")
+            if validate and config.keep_best:
+                self._save_if_best(val_loss)
             if self.step % config.log_every == 0 or validate:
                 self._log(lr, val_loss, bar)
             if self.step % config.checkpoint_every == 0 or self.step == config.steps:
@@ -261,18 +265,30 @@ class _Run:
                 "rng": rng_states(),
             })
 
+    def _save_if_best(self, val_loss: float) -> None:
+        """Keep the weights of the best validation loss so far as ``model-best.safetensors`` (not under FSDP)."""
+        if self.config.fsdp or not self.context.is_main or not val_loss < self.best_val_loss:
+            return
+        self.best_val_loss = val_loss
+        self._write_model(self.out / "model-best.safetensors", val_loss=val_loss)
+
+    def _write_model(self, path: Path, **extra: Any) -> None:
+        """Save the main rank's model (its module holds the full weights) with the run's provenance."""
+        config = self.config
+        self.model.name = config.name
+        self.model.save(path, storage_dtype=config.storage_dtype, provenance={
+            "trained_by": "sclong-tl pretrain", "steps": self.step, "batch_size": config.batch_size,
+            "grad_accum": config.grad_accum, "world_size": self.context.world_size, "lr": config.lr,
+            "data": [Path(p).name for p in config.data], "seed": config.seed, "thinning": config.thinning,
+            "gene_init": config.gene_init, **extra,
+        })
+        logger.info("wrote %s (step %d)", path, self.step)
+
     def save_final(self) -> Path:
-        config, final = self.config, self.out / "model.safetensors"
-        weights = full_state_dict(self.network, self.module, fsdp=config.fsdp)
+        final = self.out / "model.safetensors"
+        weights = full_state_dict(self.network, self.module, fsdp=self.config.fsdp)
         if self.context.is_main:
             self.module.load_state_dict(weights)
             self.module.eval()
-            self.model.name = config.name
-            self.model.save(final, storage_dtype=config.storage_dtype, provenance={
-                "trained_by": "sclong-tl pretrain", "steps": self.step, "batch_size": config.batch_size,
-                "grad_accum": config.grad_accum, "world_size": self.context.world_size, "lr": config.lr,
-                "data": [Path(path).name for path in config.data], "seed": config.seed,
-                "thinning": config.thinning, "gene_init": config.gene_init,
-            })
-            logger.info("wrote %s", final)
+            self._write_model(final)
         return final
