@@ -69,8 +69,11 @@ class PerturbationModel:
         Use ``adata.layers[layer]`` instead of ``X``.
     gene_key
         Column of ``var`` with gene names (default ``var_names``).
+    values
+        What the matrix holds: ``"auto"`` (detected), ``"counts"``, ``"normalized"`` (CPM, TPM) or ``"log1p"``
+        (see :func:`sclong_tl.pp.detect_values`); counts and normalised values are log-normalised per cell.
     is_counts
-        Whether the matrix holds raw counts; None detects it.
+        Overrides ``values`` when not None (kept for models saved before ``values`` existed).
     random_state
         Seed of the control-cell draw, the network initialisation and training.
     progress
@@ -97,9 +100,9 @@ class PerturbationModel:
     def __init__(self, adata: AnnData | None, model: ScLongModel | str | os.PathLike | None = "default", *,
                  condition_key: str = "condition", control: str = "ctrl", n_control_cells: int = 300,
                  representation: str = "per_cell", hidden_size: int = 64, go_layers: int = 1,
-                 layer: str | None = None, gene_key: str | None = None, is_counts: bool | None = None,
-                 random_state: int = 0, progress: bool | None = None, controls: ControlCells | None = None
-                 ) -> None:
+                 layer: str | None = None, gene_key: str | None = None, values: str = "auto",
+                 is_counts: bool | None = None, random_state: int = 0, progress: bool | None = None,
+                 controls: ControlCells | None = None) -> None:
         import torch
 
         from sclong_tl.model.perturbation import PerturbationNetwork
@@ -109,7 +112,8 @@ class PerturbationModel:
         self.init_params: dict[str, Any] = {
             "condition_key": condition_key, "control": control, "n_control_cells": int(n_control_cells),
             "representation": representation, "hidden_size": int(hidden_size), "go_layers": int(go_layers),
-            "layer": layer, "gene_key": gene_key, "is_counts": is_counts, "random_state": int(random_state)}
+            "layer": layer, "gene_key": gene_key, "values": values, "is_counts": is_counts,
+            "random_state": int(random_state)}
         self.condition_key, self.control, self.layer, self.gene_key = condition_key, control, layer, gene_key
         self.representation, self.random_state = representation, int(random_state)
         self.progress = progress
@@ -119,7 +123,7 @@ class PerturbationModel:
             controls = ControlCells.from_anndata(
                 adata, load_model(model), condition_key=condition_key, control=control,
                 n_control_cells=n_control_cells, representation=representation, layer=layer, gene_key=gene_key,
-                is_counts=is_counts, random_state=self.random_state, progress=progress)
+                is_counts=is_counts, values=values, random_state=self.random_state, progress=progress)
         self.controls = controls
         self.adata: AnnData | None = None
         if adata is not None:

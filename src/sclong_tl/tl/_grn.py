@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sclong_tl._anndata import output_target, select_modality
+from sclong_tl._anndata import expression_matrix, output_target, select_modality
 from sclong_tl._provenance import log_added, params_record
 
 from ._grn_refine import REFINE_DEFAULTS, refine_adjacency
@@ -73,6 +73,7 @@ def grn(
     similarity: str = "dot",
     refine_params: Mapping[str, Any] | None = None,
     layer: str | None = None,
+    values: str = "auto",
     gene_key: str | None = None,
     modality: str = "rna",
     key_added: str = DEFAULT_KEY,
@@ -116,6 +117,9 @@ def grn(
         ``lr``, ``lr_adjacency``, ``lr_decay``, ``mlp_epochs``, ``adjacency_epochs``, ``jitter``).
     layer
         Expression layer (default ``X``).
+    values
+        What the matrix holds: ``"auto"`` (detected), ``"counts"``, ``"normalized"`` or ``"log1p"`` (as in
+        :func:`sclong_tl.embed`).
     gene_key
         ``var`` column with the gene names to match (default ``var_names``).
     modality
@@ -154,6 +158,7 @@ def grn(
     """
     from sclong_tl._device import resolve_device
     from sclong_tl.models import load_model
+    from sclong_tl.pp import detect_values
 
     adata = select_modality(data, modality)
     if similarity not in SIMILARITIES:
@@ -162,10 +167,12 @@ def grn(
         raise ValueError(f"top_k must be positive or None, got {top_k}")
     if adata.n_obs < MIN_CELLS:
         raise ValueError(f"grn needs at least {MIN_CELLS} cells, got {adata.n_obs}")
+    value_kind = detect_values(expression_matrix(adata, layer), values=values,
+                               what="the expression matrix" if layer is None else f"layer {layer!r}")
     model = load_model(model, device=device)
     selection = select_network_genes(adata, model, genes=genes, tfs=tfs, gene_key=gene_key)
     statistics, expression = encode_network_genes(adata, model, selection, layer=layer, gene_key=gene_key,
-                                          batch_size=batch_size, progress=progress)
+                                                  batch_size=batch_size, progress=progress, value_kind=value_kind)
     adjacency = initial_adjacency(statistics.similarity(similarity))
     history: list[dict[str, Any]] = []
     if refine:
@@ -175,6 +182,7 @@ def grn(
     rows, cols, weights = top_k_edges(adjacency, selection.sources, top_k)
     uns = _uns(model, selection, history, similarity=similarity, refine=refine, n_epochs=n_epochs, top_k=top_k,
                random_state=random_state, refine_params=refine_params, layer=layer, gene_key=gene_key,
+               values=value_kind.kind, is_counts=value_kind.is_counts,
                modality=modality if adata is not data else None)
     matrix = _network_matrix(adata.n_vars, selection.var_index[rows], selection.var_index[cols], weights)
     target, target_adata = output_target(data, modality, copy=copy)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
     from sclong_tl.models import ScLongModel
-    from sclong_tl.pp import GeneMatch
+    from sclong_tl.pp import GeneMatch, ValueKind
 
 logger = logging.getLogger(__name__)
 
@@ -182,8 +182,11 @@ def select_network_genes(data: AnnData, model: ScLongModel, *, genes: Sequence[s
 
 def encode_network_genes(data: AnnData, model: ScLongModel, selection: GeneSelection, *,
                          layer: str | None = None, gene_key: str | None = None, batch_size: int | None = None,
-                         progress: bool | None = None) -> tuple[SimilarityStatistics, np.ndarray]:
+                         progress: bool | None = None, value_kind: ValueKind | None = None
+                         ) -> tuple[SimilarityStatistics, np.ndarray]:
     """Encode the cells once: similarity statistics of the selected genes and their model-space expression.
+
+    ``value_kind`` is the :func:`~sclong_tl.pp.detect_values` result for the matrix (None: detected here).
 
     Returns
     -------
@@ -197,7 +200,8 @@ def encode_network_genes(data: AnnData, model: ScLongModel, selection: GeneSelec
     positions = selection.positions
     statistics = SimilarityStatistics(len(positions))
     expression = np.empty((data.n_obs, len(positions)), dtype=np.float32)
-    chunks = iter_model_inputs(data, model.genes, layer=layer, gene_key=gene_key, gene_match=selection.match)
+    chunks = iter_model_inputs(data, model.genes, layer=layer, gene_key=gene_key, gene_match=selection.match,
+                               value_kind=value_kind)
     with progress_bar(total=data.n_obs, enabled=progress, desc="scLong", unit="cell") as bar:
         for start, chunk in chunks:
             expression[start : start + len(chunk)] = chunk[:, positions]

@@ -38,6 +38,7 @@ def predict_perturbation(
     random_state: int = 0,
     representation: str = "per_cell",
     layer: str | None = None,
+    values: str = "auto",
     gene_key: str | None = None,
     modality: str = "rna",
     train_conditions: Sequence[str] | None = None,
@@ -74,6 +75,9 @@ def predict_perturbation(
         ``"per_cell"`` or ``"mean"`` control representations (see :class:`~sclong_tl.models.PerturbationModel`).
     layer, gene_key
         Expression layer and ``var`` column with gene names.
+    values
+        What the matrix holds: ``"auto"`` (detected), ``"counts"``, ``"normalized"`` or ``"log1p"`` (as in
+        :func:`sclong_tl.embed`).
     modality
         Modality of a MuData.
     train_conditions
@@ -100,7 +104,7 @@ def predict_perturbation(
     if head is None:
         head = PerturbationModel(adata, model, condition_key=condition_key, control=control,
                                  n_control_cells=n_control_cells, representation=representation, layer=layer,
-                                 gene_key=gene_key, random_state=random_state, progress=progress)
+                                 values=values, gene_key=gene_key, random_state=random_state, progress=progress)
         head.fit(train_conditions, max_epochs=max_epochs, max_cells_per_condition=max_cells_per_condition,
                  progress=progress)
     else:
