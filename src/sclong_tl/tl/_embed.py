@@ -264,10 +264,25 @@ def _encode(adata: AnnData, model: ScLongModel, match: GeneMatch, *, pooling: st
                     gene_sums += selected.sum(0).double().cpu().numpy()
                 bar.update(len(pooled))
     if not np.isfinite(cells).all():
-        bad = int((~np.isfinite(cells)).any(axis=1).sum())
-        raise FloatingPointError(f"the model produced non-finite embeddings for {bad} of {n_cells} cells (dtype "
-                                 f"{str(dtype).removeprefix('torch.')}); try dtype='float32'")
+        raise FloatingPointError(nonfinite_message(model, cells, dtype))
     return _Pooled(cells=cells, positions=positions, gene_sums=gene_sums, n_cells=n_cells)
+
+
+def nonfinite_message(model: ScLongModel, cells: np.ndarray, dtype: torch.dtype) -> str:
+    """Why the model produced non-finite embeddings, and what to do (the inputs are finite by then)."""
+    bad = int((~np.isfinite(cells)).any(axis=1).sum())
+    message = f"the model produced non-finite embeddings for {bad} of {len(cells)} cells"
+    broken = model.nonfinite_weights()
+    if broken:
+        source = model.path or "not saved"
+        return (f"{message}: its weights hold NaN or infinite values ({len(broken)} tensors, e.g. {broken[:3]}), "
+                "so every output is affected whatever the data or precision. The weights file "
+                f"({source}) is damaged or comes from a diverged training run: load other weights.")
+    name = str(dtype).removeprefix("torch.")
+    if name != "float32":
+        return f"{message} (dtype {name}, weights finite): overflow at reduced precision; try dtype='float32'"
+    return (f"{message} (float32, weights and inputs finite): a numerical overflow inside the model; please report "
+            "it with the model name and the affected cells")
 
 
 def _uns(model: ScLongModel, match: GeneMatch, pooled: _Pooled, *, pooling: str, dtype: torch.dtype,
