@@ -23,6 +23,7 @@ from scipy import sparse
 
 import sclong_tl as sl
 from _embed_helpers import assert_unchanged, snapshot
+from _perturbation_helpers import one_torch_thread
 
 pytestmark = [pytest.mark.filterwarnings("ignore:only .* commonly expressed genes:UserWarning"),
               pytest.mark.filterwarnings("ignore:grn. the data hold only:UserWarning"),
@@ -33,14 +34,7 @@ DATA = Path(__file__).resolve().parent / "data" / "grn" / "pbmc68k_grn_subset.h5
 N_CELLS = 24
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+_threads = pytest.fixture(scope="module", autouse=True)(one_torch_thread)
 
 
 def counts_adata() -> ad.AnnData:

@@ -6,8 +6,6 @@ pbmc68k_reduced (scaled ``X``, log1p ``.raw``), and the DeepDDS TPM cell feature
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import anndata as ad
 import numpy as np
 import pytest
@@ -16,17 +14,15 @@ from scipy import sparse
 from sclong_tl import pp
 from sclong_tl.demo import REFERENCE_RELEASE
 
-REFERENCE_A = Path(__file__).resolve().parent / "data" / "reference_A"
+
+@pytest.fixture
+def genes(reference_genes) -> list[str]:
+    return reference_genes
 
 
-@pytest.fixture(scope="module")
-def genes() -> list[str]:
-    return (REFERENCE_RELEASE / "genes.txt").read_text().split()
-
-
-@pytest.fixture(scope="module")
-def counts() -> np.ndarray:
-    return np.load(REFERENCE_A / "counts.npy").astype(np.float64)
+@pytest.fixture
+def counts(reference_counts) -> np.ndarray:
+    return reference_counts
 
 
 def _inputs(X, genes, **options) -> np.ndarray:
