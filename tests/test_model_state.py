@@ -72,7 +72,6 @@ def test_sha256_is_of_the_loaded_bytes(tmp_path):
     other = small_model(seed=4).save(tmp_path / "other.safetensors")
     os.replace(other, path)  # the file now holds other weights
     assert model.sha256 == original
-    assert not any(t.data_ptr() == 0 for t in model.module.state_dict().values())
 
 
 # ------------------------------------------------------------------------------------------------ item 9
