@@ -68,7 +68,7 @@ def test_wrong_hash_is_refused_and_not_cached(file_server, isolated):
     assert file_server.requests[path_on_server] == 2  # the hash mismatch was retried once
     weights_dir = isolated / "weights"
     assert not _registry.cached_path("test-model").exists()
-    assert not weights_dir.exists() or not any(weights_dir.iterdir())  # no temporary leftovers either
+    assert not any(path.is_file() for path in weights_dir.rglob("*"))  # no temporary leftovers either
 
 
 def test_truncated_file_is_refused(file_server, isolated):
