@@ -29,3 +29,17 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"../shared is not present next to the repository ({SHARED}); shared-data test skipped")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def reference_genes(reference_release) -> list[str]:
+    """Vocabulary of fixture A (2,000 Ensembl IDs in token order)."""
+    return (reference_release / "genes.txt").read_text().split()
+
+
+@pytest.fixture(scope="session")
+def reference_counts():
+    """Raw CellBench counts of fixture A aligned to its vocabulary, float64 (8 cells)."""
+    import numpy as np
+
+    return np.load(REFERENCE_A / "counts.npy").astype(np.float64)

@@ -113,3 +113,61 @@ def test_half_precision_storage(tmp_path):
             torch.testing.assert_close(value, reference[key].to(torch.float16).float())
     with pytest.raises(ValueError, match="storage_dtype"):
         model.save(tmp_path / "x.safetensors", storage_dtype="int8")
+
+
+class _Allocates:
+    """A pickle of a few dozen bytes that asks an admitted callable to allocate a lot (issue 18.5)."""
+
+    def __init__(self, constructor, argument):
+        self.constructor, self.argument = constructor, argument
+
+    def __reduce__(self):
+        return (self.constructor, (self.argument,))
+
+
+@pytest.mark.parametrize(("constructor", "argument"), [(bytearray, 300_000_000), (bytes, 300_000_000),
+                                                       (list, range(10**8)), (tuple, range(10**8)),
+                                                       (set, range(10**8))])
+def test_restricted_unpickler_refuses_amplification(constructor, argument):
+    payload = pickle.dumps(_Allocates(constructor, argument), protocol=4)
+    assert len(payload) < 80
+    with pytest.raises(UnsafePickleError, match="refusing"):
+        load_restricted(payload)
+
+
+def test_restricted_unpickler_size_limit_and_plain_data():
+    import collections
+
+    data = {"a": [1, 2.5], "s": {1, 2}, "f": frozenset({3}), "t": torch.arange(4.0), "n": np.arange(3),
+            "o": collections.OrderedDict(x=1), "b": b"xy", "c": 1 + 2j, "r": range(3)}
+    for protocol in (3, 4):
+        back = load_restricted(pickle.dumps(data, protocol=protocol))
+        assert back["s"] == {1, 2} and back["b"] == b"xy" and torch.equal(back["t"], data["t"])
+    with pytest.raises(UnsafePickleError, match="limit"):
+        load_restricted(pickle.dumps(list(range(100))), max_bytes=50)
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    """Issue 18.6: refused pickles, missing files and a directory as --out printed full tracebacks."""
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps({"evil": _Evil()}))
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    cases = {
+        "refusing": ["--checkpoint", str(PTH), "--hyperparams", str(evil), "--genes", str(GENES)],
+        "missing.pth": ["--checkpoint", str(tmp_path / "missing.pth"), "--hyperparams", str(PKL), "--genes",
+                        str(GENES)],
+        "junk": ["--checkpoint", str(junk), "--hyperparams", str(PKL), "--genes", str(GENES)],
+    }
+    for expected, arguments in cases.items():
+        status = cli_main(["convert", *arguments, "--out", str(tmp_path / "o.safetensors")])
+        err = capsys.readouterr().err
+        assert status == 1, expected
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        assert expected in err
+    status = cli_main(["convert", "--checkpoint", str(PTH), "--hyperparams", str(PKL), "--genes", str(GENES),
+                       "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == 1 and "is a directory" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(UnsafePickleError):
+        cli_main(["--debug", "convert", *cases["refusing"], "--out", str(tmp_path / "o.safetensors")])

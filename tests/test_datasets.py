@@ -178,7 +178,7 @@ def test_cli_download_weights_and_list(file_server, isolated, capsys):
     try:
         assert main(["download", "cli-model", "--cache", str(isolated.parent / "other"), "--no-progress"]) == 0
         printed = Path(capsys.readouterr().out.strip())
-        assert printed == isolated.parent / "other" / "weights" / "cli-model.safetensors"
+        assert printed == _registry.cached_path("cli-model", cache_dir=isolated.parent / "other")
         assert printed.read_bytes() == data
         assert main(["download", "--list"]) == 0
         listing = capsys.readouterr().out

@@ -229,3 +229,58 @@ def test_grn_on_mudata_writes_into_the_modality(adata, model):
     assert written.uns["sclong_grn"]["params"]["modality"] == "rna"
     pd_net = sl.tl.grn_network(mdata)
     assert pd_net.equals(sl.tl.grn_network(expected))
+
+
+# ----------------------------------------------------------------------------------- issue 18, item 7
+def test_grn_duplicated_var_names_with_genes(adata, model):
+    """pandas raised 'Reindexing only valid with uniquely valued Index objects' before the fix."""
+    small = adata[:20].copy()
+    names = list(small.var_names)
+    names[5] = names[4]  # a duplicated name
+    small.var_names = names
+    genes = names[:12]
+    out = _grn(small, model, genes=genes, refine=False, top_k=3, copy=True)
+    assert set(out.uns["sclong_grn"]["genes"]) <= set(genes)
+
+
+def test_grn_validates_everything_before_the_scLong_pass(adata, model, monkeypatch):
+    import sclong_tl.tl._grn as grn_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("the scLong pass ran before the options were checked")
+
+    monkeypatch.setattr(grn_module, "encode_network_genes", never)
+    bad = [({"refine_params": {"learning_rate": 1}}, ValueError, "unknown refinement"),
+           ({"refine_params": {"hidden": 0}}, ValueError, "hidden"),
+           ({"refine_params": {"lr": float("nan")}}, ValueError, "lr"),
+           ({"n_epochs": -1}, ValueError, "n_epochs"),
+           ({"top_k": 2.5}, ValueError, "top_k"),
+           ({"key_added": ""}, ValueError, "key_added"),
+           ({"batch_size": 0}, ValueError, "batch_size"),
+           ({"genes": "CD3E"}, TypeError, "single string"),
+           ({"gene_key": "missing"}, KeyError, "gene_key"),
+           ({"layer": "missing"}, KeyError, "layer"),
+           ({"values": "tpm"}, ValueError, "values")]
+    for options, error, message in bad:
+        with pytest.raises(error, match=message):
+            _grn(adata, model, **options)
+
+
+def test_grn_tfs_follow_gene_key(adata, model):
+    small = adata[:20].copy()
+    tf_ids = list(small.var["gene_ids"][small.var["is_tf"]])  # Ensembl IDs, the gene_key column
+    out = _grn(small, model, tfs=tf_ids, refine=False, top_k=3, copy=True)
+    sources = set(sl.tl.grn_network(out)["source"])
+    assert sources and sources <= set(small.var_names[small.var["is_tf"]])
+
+
+def test_grn_warns_when_most_of_the_transcriptome_is_hidden(adata):
+    from sclong_tl import ScLongModel
+    from sclong_tl.genes import common_genes
+
+    common = sorted(common_genes())[:300]
+    vocabulary = list(dict.fromkeys([*adata.var["gene_ids"], *common]))
+    empty_graph = (np.zeros((2, 0), dtype=np.int64), np.zeros(0, dtype=np.float32))
+    wide = ScLongModel.from_config("tiny", genes=vocabulary, graph=empty_graph, seed=0, device="cpu")
+    with pytest.warns(UserWarning, match=r"grn\(adata, genes=\.\.\.\), not sl\.grn\(adata\[:, genes\]\)"):
+        _grn(adata[:12].copy(), wide, refine=False, top_k=2)

@@ -210,3 +210,44 @@ def test_first_layout_perturbation_file_still_loads(model, tmp_path):
     loaded = PerturbationModel.load(path)
     np.testing.assert_array_equal(loaded.predict(["STAT1"]).X, model.predict(["STAT1"]).X)
     assert loaded.trained_conditions == model.trained_conditions
+
+
+# ----------------------------------------------------------------------------------- issue 18, item 8
+def test_seen_category_by_gene_not_by_spelling(model):
+    from sclong_tl.genes import symbol_to_ensembl
+
+    jak2 = symbol_to_ensembl(["JAK2"])["ensembl_id"].iloc[0]  # trained as the symbol JAK2
+    prediction = model.predict(["JAK2+ctrl", f"{jak2}+ctrl", f"{jak2}+STAT1"])
+    assert prediction.obs["seen"].tolist() == ["Seen 1/1", "Seen 1/1", "Seen 1/2"]
+
+
+def test_predict_perturbation_request_checked_before_encoding(monkeypatch):
+    import sclong_tl as sl
+    from sclong_tl.models import PerturbationModel
+
+    def never(*args, **kwargs):
+        raise AssertionError("scLong encoded the control cells before the request was checked")
+
+    monkeypatch.setattr(PerturbationModel, "__init__", never)
+    adata = load_subset()
+    with_nan = adata.copy()
+    with_nan.obs["condition"] = with_nan.obs["condition"].astype(object)
+    with_nan.obs.iloc[:3, with_nan.obs.columns.get_loc("condition")] = np.nan
+    cases = [({"perturbations": ["ctrl"]}, "is the control condition"),
+             ({"perturbations": ["STAT1+ctrl"], "max_epochs": 0}, "max_epochs"),
+             ({"perturbations": ["A+B+C"]}, "single and double"),
+             ({"perturbations": []}, "no perturbations"),
+             ({"perturbations": ["STAT1+ctrl"], "values": "tpm"}, "values"),
+             ({"perturbations": ["STAT1+ctrl"], "control": "nothing"}, "at least 2 control cells")]
+    for options, message in cases:
+        with pytest.raises(ValueError, match=message):
+            sl.predict_perturbation(adata, model=tiny_scfm(), **options)
+    with pytest.raises(ValueError, match=r"no value for 3 of .* cells \(NaN\)"):
+        sl.predict_perturbation(with_nan, ["STAT1+ctrl"], model=tiny_scfm())
+
+
+def test_fit_refuses_zero_epochs(model):
+    with pytest.raises(ValueError, match="max_epochs"):
+        model.fit(max_epochs=0)
+    with pytest.raises(ValueError, match="is the control condition"):
+        model.predict(["ctrl"])

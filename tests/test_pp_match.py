@@ -174,3 +174,19 @@ def test_bad_vocabulary():
         pp.match_genes(["ACTB"], ["ENSG00000075624", "ENSG00000075624.3"])
     with pytest.raises(ValueError, match="empty"):
         pp.match_genes(["ACTB"], [])
+
+
+def test_mixed_ensembl_and_symbols_each_resolved_by_kind(vocabulary):
+    """Issue 18.2: with most names Ensembl IDs, the symbols were dropped silently; each is now read by its kind."""
+    ensembl = read_names("cellbench_var_names.txt.gz")[:3000]
+    symbols = read_names("celltypist_sample_var_names.txt.gz")[:2000]
+    alone = pp.match_genes(ensembl, vocabulary)
+    symbol_match = pp.match_genes(symbols, vocabulary)
+    mixed = pp.match_genes([*ensembl, *symbols], vocabulary)
+    np.testing.assert_array_equal(mixed.var_index, np.concatenate([alone.var_index, symbol_match.var_index]))
+    assert mixed.id_type == "mixed"
+    report = mixed.to_dict()
+    assert report["n_matched_by_kind"]["ensembl"] == alone.n_matched
+    assert sum(n for kind, n in report["n_matched_by_kind"].items() if kind != "ensembl") == symbol_match.n_matched
+    assert sum(report["n_by_kind"].values()) == mixed.n_dataset
+    assert alone.id_type == "ensembl" and symbol_match.id_type == "symbol"

@@ -45,7 +45,8 @@ def register_served(server: FileServer, name: str = "test-model", data: bytes = 
 def test_fetch_downloads_once_then_uses_cache(file_server, isolated):
     path_on_server = register_served(file_server)
     first = _registry.fetch("test-model", progress=False)
-    assert first == isolated / "weights" / "test-model.safetensors"
+    assert first == _registry.cached_path("test-model")
+    assert first.parent.parent == isolated / "weights"  # keyed by the URL
     assert first.read_bytes() == PAYLOAD
     assert file_server.requests[path_on_server] == 1
     second = _registry.fetch("test-model", progress=False)
@@ -56,7 +57,8 @@ def test_fetch_downloads_once_then_uses_cache(file_server, isolated):
 def test_cache_dir_argument_overrides_environment(file_server, tmp_path):
     register_served(file_server)
     path = _registry.fetch("test-model", progress=False, cache_dir=tmp_path / "elsewhere")
-    assert path == tmp_path / "elsewhere" / "weights" / "test-model.safetensors"
+    assert path == _registry.cached_path("test-model", cache_dir=tmp_path / "elsewhere")
+    assert path.is_relative_to(tmp_path / "elsewhere" / "weights")
 
 
 def test_wrong_hash_is_refused_and_not_cached(file_server, isolated):
@@ -65,15 +67,15 @@ def test_wrong_hash_is_refused_and_not_cached(file_server, isolated):
         _registry.fetch("test-model", progress=False, retries=1)
     assert file_server.requests[path_on_server] == 2  # the hash mismatch was retried once
     weights_dir = isolated / "weights"
-    assert not (weights_dir / "test-model.safetensors").exists()
-    assert not weights_dir.exists() or not any(weights_dir.iterdir())  # no temporary leftovers either
+    assert not _registry.cached_path("test-model").exists()
+    assert not any(path.is_file() for path in weights_dir.rglob("*"))  # no temporary leftovers either
 
 
 def test_truncated_file_is_refused(file_server, isolated):
     register_served(file_server, data=PAYLOAD[: len(PAYLOAD) // 2])  # registered with the full file's hash
     with pytest.raises(ValueError, match="checksum"):
         _registry.fetch("test-model", progress=False, retries=0)
-    assert not (isolated / "weights" / "test-model.safetensors").exists()
+    assert not _registry.cached_path("test-model").exists()
 
 
 def test_corrupted_cache_is_downloaded_again(file_server, isolated):
@@ -97,7 +99,7 @@ def test_server_error_without_retries_is_a_clear_runtime_error(file_server, isol
     file_server.fail_next(path_on_server, 1)
     with pytest.raises(RuntimeError, match="could not download"):
         _registry.fetch("test-model", progress=False, retries=0)
-    assert not (isolated / "weights" / "test-model.safetensors").exists()
+    assert not _registry.cached_path("test-model").exists()
 
 
 def test_offline_once_cached(file_server):
@@ -150,7 +152,7 @@ def test_mirror_can_be_a_local_directory(tmp_path, monkeypatch):
     monkeypatch.setenv(_download.ENV_MIRROR, str(mirror))
     path = _registry.fetch("test-model", progress=False, retries=0)
     assert path.read_bytes() == PAYLOAD
-    assert path.parent.name == "weights" and path != mirror / "test-model.safetensors"
+    assert path.parent.parent.name == "weights" and path != mirror / "test-model.safetensors"
 
 
 def test_mirror_hash_is_still_checked(tmp_path, monkeypatch, isolated):
@@ -161,7 +163,7 @@ def test_mirror_hash_is_still_checked(tmp_path, monkeypatch, isolated):
     monkeypatch.setenv(_download.ENV_MIRROR, str(mirror))
     with pytest.raises(ValueError, match="checksum"):
         _registry.fetch("test-model", progress=False, retries=0)
-    assert not (isolated / "weights" / "test-model.safetensors").exists()
+    assert not _registry.cached_path("test-model").exists()
 
 
 def test_register_local_file(tmp_path):
@@ -242,3 +244,37 @@ def test_load_model_by_registered_name(file_server, monkeypatch):
     loaded = load_model("tiny-served", device="cpu")
     assert loaded.genes == genes
     assert loaded.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_same_file_name_under_two_urls_does_not_collide(file_server, isolated, monkeypatch):
+    """Issue 18.5: entries were keyed by file name only, so these two evicted each other."""
+    other = PAYLOAD[::-1]
+    url_a = file_server.add("/a/model.safetensors", PAYLOAD)
+    url_b = file_server.add("/b/model.safetensors", other)
+    _registry.register("model-a", url_a, PAYLOAD_SHA)
+    _registry.register("model-b", url_b, hashlib.sha256(other).hexdigest())
+    path_a = _registry.fetch("model-a", progress=False)
+    path_b = _registry.fetch("model-b", progress=False)
+    assert path_a != path_b and path_a.name == path_b.name == "model.safetensors"
+    monkeypatch.setenv(_download.ENV_OFFLINE, "1")  # both stay usable offline
+    assert _registry.fetch("model-a", progress=False).read_bytes() == PAYLOAD
+    assert _registry.fetch("model-b", progress=False).read_bytes() == other
+    assert file_server.requests["/a/model.safetensors"] == file_server.requests["/b/model.safetensors"] == 1
+
+
+def test_file_cached_under_the_old_layout_is_still_used(file_server, isolated, monkeypatch):
+    register_served(file_server)
+    legacy = isolated / "weights" / "test-model.safetensors"
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(PAYLOAD)
+    monkeypatch.setenv(_download.ENV_OFFLINE, "1")
+    assert _registry.fetch("test-model", progress=False) == legacy
+
+
+@pytest.mark.parametrize("file_name", ["../../x.safetensors", "/tmp/x.safetensors", "a/b.safetensors", "..", "",
+                                       "a\\b.safetensors"])
+def test_file_names_escaping_the_cache_are_refused(file_server, isolated, file_name):
+    url = file_server.add("/files/x.safetensors", PAYLOAD)
+    with pytest.raises(ValueError, match="plain file name"):
+        _registry.register("escape", url, PAYLOAD_SHA, file_name=file_name)
+    assert "escape" not in _registry.available().index

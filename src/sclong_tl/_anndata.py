@@ -123,7 +123,20 @@ def gene_names(data: Any, gene_key: str | None = None, *, modality: str = DEFAUL
 
 
 def obs_labels(adata: AnnData, key: str) -> Any:
-    """``adata.obs[key]`` as an array of strings (e.g. perturbation conditions), with a clear error if absent."""
+    """``adata.obs[key]`` as an array of strings (e.g. perturbation conditions), with clear errors.
+
+    Raises
+    ------
+    KeyError
+        When the column does not exist.
+    ValueError
+        When it holds missing values (NaN / None), which would otherwise become the label ``"nan"``.
+    """
     if key not in adata.obs:
         raise KeyError(f"obs[{key!r}] not found; columns: {list(adata.obs.columns)}")
-    return adata.obs[key].astype(str).to_numpy()
+    column = adata.obs[key]
+    missing = int(column.isna().sum())
+    if missing:
+        raise ValueError(f"obs[{key!r}] has no value for {missing:,} of {len(column):,} cells (NaN); label them or "
+                         f"drop them first (adata[adata.obs[{key!r}].notna()].copy())")
+    return column.astype(str).to_numpy()

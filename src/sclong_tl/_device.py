@@ -24,9 +24,20 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         device = settings.device
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N', ..., got {device!r}") from error
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {device!r} requested but CUDA is not available")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise RuntimeError(f"device {device!r} requested but this machine has {torch.cuda.device_count()} CUDA "
+                           "device(s)")
+    if resolved.type != "cpu":
+        try:  # a device this torch build or machine cannot use (e.g. "mps" on Linux) fails here, not mid-move
+            torch.empty(1, device=resolved)
+        except (RuntimeError, AssertionError) as error:
+            raise RuntimeError(f"device {device!r} is not usable here: {error}") from error
     return resolved
 
 

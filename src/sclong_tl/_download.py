@@ -171,8 +171,21 @@ def retrieve(url: str, *, file_name: str, known_hash: str | None, subdir: str, p
         raise RuntimeError(f"could not download {file_name} from {source} (tried {1 + max(0, int(retries))} "
                            f"time(s)): {error}. Check the network, or set {ENV_MIRROR} to a mirror, or pre-fetch "
                            f"with `sclong-tl download` where the network is reachable") from error
+    _readable(Path(path))
     logger.debug("%s cached at %s", file_name, path)
     return Path(path)
+
+
+def _readable(path: Path) -> None:
+    """Give a downloaded file (pooch writes through a 0600 temporary file) the permissions of a new file."""
+    from ._io import default_file_mode
+
+    mode = default_file_mode()
+    if path.stat().st_mode & 0o777 != mode:
+        try:
+            path.chmod(mode)
+        except OSError:  # a cached file owned by somebody else: leave it
+            logger.debug("could not change the permissions of %s", path)
 
 
 def remove_cached(path: str | os.PathLike) -> None:

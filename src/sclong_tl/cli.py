@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every available sub-command."""
     parser = argparse.ArgumentParser(prog="sclong-tl", description="scLong foundation model tools.")
     parser.add_argument("--version", action="store_true", help="print the package version and exit")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback when a command fails")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMANDS.values():
         try:
@@ -49,9 +50,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"sclong-tl {args.command}: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"sclong-tl {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # one clear line; --debug shows where it came from
+        if args.debug:
+            raise
+        print(f"sclong-tl {args.command}: error: {one_line(err)} (--debug shows the traceback)", file=sys.stderr)
         return 1
+
+
+def one_line(error: BaseException) -> str:
+    """The error as one line: its message (or its type when it has none), newlines folded."""
+    message = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, OSError) and error.filename is not None and str(error.filename) not in message:
+        message = f"{message}: {error.filename}"
+    return message
 
 
 if __name__ == "__main__":  # pragma: no cover

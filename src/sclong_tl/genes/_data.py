@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
+from collections.abc import Iterator
 from functools import cache
 from importlib import resources
-from typing import IO
 
 
-def open_data(name: str) -> IO[str]:
-    """Open a gzip-compressed text file shipped in ``sclong_tl/genes/data``."""
+@contextlib.contextmanager
+def open_data(name: str) -> Iterator[io.TextIOWrapper]:
+    """Open a gzip-compressed text file shipped in ``sclong_tl/genes/data`` (every handle closed on exit)."""
     resource = resources.files("sclong_tl.genes").joinpath("data").joinpath(name)
-    return gzip.open(resource.open("rb"), "rt", encoding="utf-8")
+    with resource.open("rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as unzipped, \
+            io.TextIOWrapper(unzipped, encoding="utf-8") as text:
+        yield text
 
 
 def read_lines(name: str) -> list[str]:

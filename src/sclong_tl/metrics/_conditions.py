@@ -35,6 +35,27 @@ def parse_condition(condition: str, *, control: str = "ctrl") -> tuple[str, ...]
     return genes
 
 
+def parse_conditions(conditions: Iterable[str], *, control: str = "ctrl") -> list[tuple[str, ...]]:
+    """Perturbed genes of conditions to predict or train on: singles and doubles only, never the control.
+
+    Raises
+    ------
+    ValueError
+        For a malformed condition, the control itself (it is the reference, not a prediction) or more than two
+        perturbed genes.
+    """
+    parsed = []
+    for condition in conditions:
+        genes = parse_condition(condition, control=control)
+        if not genes:
+            raise ValueError(f"{condition!r} is the control condition: it is the reference of the predictions "
+                             "(uns['control_mean']), not a perturbation to predict")
+        if len(genes) > 2:
+            raise ValueError(f"{condition!r}: only single and double perturbations are supported")
+        parsed.append(genes)
+    return parsed
+
+
 def canonical_condition(genes: Sequence[str], *, control: str = "ctrl") -> str:
     """GEARS name of a condition: ``control``, ``"A+ctrl"`` or ``"A+B"``."""
     genes = tuple(genes)

@@ -83,9 +83,10 @@ class ControlCells:
     @classmethod
     def from_anndata(cls, adata: AnnData, scfm: ScLongModel, *, condition_key: str, control: str,
                      n_control_cells: int, representation: str, layer: str | None, gene_key: str | None,
-                     is_counts: bool | None, random_state: int, progress: bool | None) -> ControlCells:
+                     is_counts: bool | None, random_state: int, progress: bool | None, values: str = "auto"
+                     ) -> ControlCells:
         """Draw the control cells of ``adata`` and encode them with ``scfm`` (see the module notes)."""
-        from sclong_tl.pp import detect_counts, log_normalized, match_genes
+        from sclong_tl.pp import detect_values, log_normalized, match_genes
 
         if representation not in REPRESENTATIONS:
             raise ValueError(f"representation must be one of {REPRESENTATIONS}, got {representation!r}")
@@ -97,7 +98,8 @@ class ControlCells:
             raise ValueError(f"need at least 2 control cells (obs[{condition_key!r}] == {control!r}), "
                              f"found {control_rows.size}")
         matrix = expression_matrix(adata, layer)
-        counts = detect_counts(matrix) if is_counts is None else bool(is_counts)
+        what = "the expression matrix" if layer is None else f"layer {layer!r}"
+        counts = detect_values(matrix, values=values, what=what).is_counts if is_counts is None else bool(is_counts)
         genes = gene_names(adata, gene_key)
         match = match_genes(adata, scfm.genes, gene_key=gene_key)
         if match.n_matched < len(genes):

@@ -42,6 +42,8 @@ def load_model(name_or_path: str | os.PathLike | ScLongModel = "default", *, dev
         raise TypeError(f"model must be an ScLongModel, a checkpoint path or a model name, got "
                         f"{type(name_or_path).__name__}")
     path = Path(os.fspath(name_or_path)).expanduser()
+    if path.is_dir():
+        raise FileNotFoundError(f"{path} is a directory, not a model file (a .safetensors file or a registered name)")
     if not path.is_file():
         if path.suffix or os.sep in str(name_or_path):
             raise FileNotFoundError(f"no model file at {path}")

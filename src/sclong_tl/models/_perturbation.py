@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sclong_tl._anndata import gene_names
-from sclong_tl.metrics._conditions import canonical_condition, parse_condition, seen_category
+from sclong_tl.metrics._conditions import canonical_condition, parse_condition, parse_conditions
 
 from ._controls import ControlCells
 
@@ -69,8 +69,11 @@ class PerturbationModel:
         Use ``adata.layers[layer]`` instead of ``X``.
     gene_key
         Column of ``var`` with gene names (default ``var_names``).
+    values
+        What the matrix holds: ``"auto"`` (detected), ``"counts"``, ``"normalized"`` (CPM, TPM) or ``"log1p"``
+        (see :func:`sclong_tl.pp.detect_values`); counts and normalised values are log-normalised per cell.
     is_counts
-        Whether the matrix holds raw counts; None detects it.
+        Overrides ``values`` when not None (kept for models saved before ``values`` existed).
     random_state
         Seed of the control-cell draw, the network initialisation and training.
     progress
@@ -97,9 +100,9 @@ class PerturbationModel:
     def __init__(self, adata: AnnData | None, model: ScLongModel | str | os.PathLike | None = "default", *,
                  condition_key: str = "condition", control: str = "ctrl", n_control_cells: int = 300,
                  representation: str = "per_cell", hidden_size: int = 64, go_layers: int = 1,
-                 layer: str | None = None, gene_key: str | None = None, is_counts: bool | None = None,
-                 random_state: int = 0, progress: bool | None = None, controls: ControlCells | None = None
-                 ) -> None:
+                 layer: str | None = None, gene_key: str | None = None, values: str = "auto",
+                 is_counts: bool | None = None, random_state: int = 0, progress: bool | None = None,
+                 controls: ControlCells | None = None) -> None:
         import torch
 
         from sclong_tl.model.perturbation import PerturbationNetwork
@@ -109,7 +112,8 @@ class PerturbationModel:
         self.init_params: dict[str, Any] = {
             "condition_key": condition_key, "control": control, "n_control_cells": int(n_control_cells),
             "representation": representation, "hidden_size": int(hidden_size), "go_layers": int(go_layers),
-            "layer": layer, "gene_key": gene_key, "is_counts": is_counts, "random_state": int(random_state)}
+            "layer": layer, "gene_key": gene_key, "values": values, "is_counts": is_counts,
+            "random_state": int(random_state)}
         self.condition_key, self.control, self.layer, self.gene_key = condition_key, control, layer, gene_key
         self.representation, self.random_state = representation, int(random_state)
         self.progress = progress
@@ -119,7 +123,7 @@ class PerturbationModel:
             controls = ControlCells.from_anndata(
                 adata, load_model(model), condition_key=condition_key, control=control,
                 n_control_cells=n_control_cells, representation=representation, layer=layer, gene_key=gene_key,
-                is_counts=is_counts, random_state=self.random_state, progress=progress)
+                is_counts=is_counts, values=values, random_state=self.random_state, progress=progress)
         self.controls = controls
         self.adata: AnnData | None = None
         if adata is not None:
@@ -181,9 +185,7 @@ class PerturbationModel:
         """Canonical names, GO-node indices ``(C, 2)`` (-1 padded) and self-perturbed masks ``(C, G)``."""
         from sclong_tl.pp import vocabulary_positions
 
-        parsed = [parse_condition(c, control=self.control) for c in conditions]
-        if any(len(genes) > 2 for genes in parsed):
-            raise ValueError("only single and double perturbations are supported")
+        parsed = parse_conditions(conditions, control=self.control)
         names = sorted({g for genes in parsed for g in genes})
         positions = dict(zip(names, vocabulary_positions(names, self.controls.node_genes).tolist(), strict=True))
         in_graph = self.controls.in_graph
@@ -206,6 +208,20 @@ class PerturbationModel:
                 self_perturbed[row] += (self.controls.var_index == positions[gene]) | (np.asarray(self.genes) == gene)
         canonical = [canonical_condition(genes, control=self.control) for genes in parsed]
         return canonical, nodes, np.minimum(self_perturbed, 1.0)
+
+    def seen_categories(self, conditions: Sequence[str]) -> list[str]:
+        """``"Seen k/n"`` of each condition: its genes seen in training, by gene (any spelling: symbol or ID)."""
+        from sclong_tl.pp import vocabulary_positions
+
+        trained = sorted({g for c in self.trained_conditions for g in parse_condition(c, control=self.control)})
+        trained_positions = set(vocabulary_positions(trained, self.controls.node_genes).tolist()) - {-1}
+        out = []
+        for condition in conditions:
+            genes = parse_condition(condition, control=self.control)
+            positions = vocabulary_positions(list(genes), self.controls.node_genes)
+            seen = [g in trained or p in trained_positions for g, p in zip(genes, positions.tolist(), strict=True)]
+            out.append(f"Seen {sum(seen)}/{len(genes)}")
+        return out
 
     # ---------------------------------------------------------------------------------------- network
     def forward(self, tensors: dict[str, torch.Tensor], pairing: torch.Tensor, groups: torch.Tensor
@@ -291,9 +307,7 @@ class PerturbationModel:
         canonical, nodes, self_perturbed = self.resolve(conditions)
         profiles = self.mean_profiles(self.tensors(nodes, self_perturbed), range(len(conditions)))
         profiles = profiles.astype(np.float32)
-        trained_genes = {g for c in self.trained_conditions for g in parse_condition(c, control=self.control)}
-        obs = pd.DataFrame({"condition": canonical,
-                            "seen": [seen_category(c, trained_genes, control=self.control) for c in canonical]},
+        obs = pd.DataFrame({"condition": canonical, "seen": self.seen_categories(canonical)},
                            index=pd.Index([str(c) for c in conditions]))
         result = ad.AnnData(X=profiles, obs=obs, var=pd.DataFrame(index=pd.Index(self.genes)))
         result.layers["delta"] = profiles - self.control_mean.astype(np.float32)

@@ -65,6 +65,7 @@ def fit(model: PerturbationModel, conditions: Sequence[str] | None = None, *, ma
 
     from sclong_tl.metrics import de_gene_indices
 
+    check_max_epochs(max_epochs)
     rng = np.random.default_rng(model.random_state)
     examples = training_examples(model, conditions, max_cells_per_condition=max_cells_per_condition, rng=rng)
     n_conditions = len(examples.conditions)
@@ -106,6 +107,13 @@ def fit(model: PerturbationModel, conditions: Sequence[str] | None = None, *, ma
                         "direction_lambda": direction_lambda, "n_de_genes": n_de_genes, "epochs_run": len(history),
                         "validation_conditions": [examples.conditions[i] for i in validation if i < n_conditions]}
     logger.info("fitted a perturbation model on %d conditions (%d epochs)", n_conditions, len(history))
+
+
+def check_max_epochs(max_epochs: int) -> None:
+    """Refuse ``max_epochs`` below 1 (0 used to return an untrained network's predictions silently)."""
+    if isinstance(max_epochs, bool) or not isinstance(max_epochs, int | np.integer) or max_epochs < 1:
+        raise ValueError(f"max_epochs must be an integer >= 1 (an untrained head predicts nothing useful), got "
+                         f"{max_epochs!r}")
 
 
 @dataclass

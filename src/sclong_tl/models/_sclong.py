@@ -95,17 +95,35 @@ class ScLongModel:
 
     @property
     def sha256(self) -> str | None:
-        """SHA-256 of the weights file this model was loaded from (None for an unsaved model)."""
+        """SHA-256 of the weights file, computed at load time from the bytes read (None for an unsaved model)."""
         if self._sha256 is None and self.path is not None:
             from sclong_tl._io import file_sha256
 
             self._sha256 = file_sha256(self.path)
         return self._sha256
 
+    def nonfinite_weights(self) -> list[str]:
+        """Names of the weights holding NaN or infinite values (empty for a healthy model)."""
+        import torch
+
+        return [name for name, tensor in self.module.state_dict().items()
+                if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+
     def to(self, device: str) -> ScLongModel:
-        """Move the model to ``device`` (in place) and return it."""
-        self.device = resolve_device(device)
-        self.module.to(self.device)
+        """Move the model to ``device`` (in place) and return it.
+
+        The move is atomic: when ``device`` is unusable (``"mps"`` on a CPU build, a CUDA index that does not
+        exist) or the move fails part-way, the model stays where it was, weights and :attr:`device` alike,
+        and the error is raised.
+        """
+        target = resolve_device(device)
+        previous = self.device
+        try:
+            self.module.to(target)
+        except BaseException:
+            self.module.to(previous)
+            raise
+        self.device = target
         return self
 
     # --------------------------------------------------------------------------------------- construction
@@ -218,16 +236,30 @@ class ScLongModel:
         from sclong_tl.weights._format import read_checkpoint
 
         checkpoint = read_checkpoint(path)
-        config = ScLongConfig.from_dict(checkpoint.config)
+        try:
+            config = ScLongConfig.from_dict(checkpoint.config)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: invalid model configuration in the header: {error}") from None
+        edge_index = checkpoint.edge_index
+        too_far = edge_index.numel() > 0 and int(edge_index.max()) >= config.n_positions
+        if too_far or len(checkpoint.genes) != config.n_genes:
+            raise ValueError(f"{path}: the GO graph or gene list ({len(checkpoint.genes)} genes) does not fit the "
+                             f"configuration (n_genes={config.n_genes})")
         with torch.random.fork_rng(devices=[]):  # construction draws random features; they are overwritten
-            module = ScLong(config, checkpoint.edge_index, checkpoint.edge_weight)
-        missing, unexpected = module.load_state_dict(checkpoint.state_dict, strict=False)
+            module = ScLong(config, checkpoint.edge_index.clone(), checkpoint.edge_weight.clone())
+        try:
+            missing, unexpected = module.load_state_dict(checkpoint.state_dict, strict=False)
+        except RuntimeError as error:  # shape mismatches
+            first = str(error).strip().splitlines()[1:3]
+            raise ValueError(f"{path}: weights do not fit the configuration stored in the file: "
+                             f"{' '.join(line.strip() for line in first)}") from None
         if missing or unexpected:
             raise ValueError(f"{path}: weights do not match the config (missing {missing[:5]}, unexpected "
                              f"{unexpected[:5]})")
         name = checkpoint.provenance.get("name", Path(path).stem)
         model = cls(module, checkpoint.genes, name=name, path=str(path), provenance=checkpoint.provenance,
                     device=device)
+        model._sha256 = checkpoint.sha256
         logger.debug("loaded %r from %s", model, path)
         return model
 

@@ -9,7 +9,8 @@ Typical use (the tools call these for you)::
 
 from ._inputs import iter_model_inputs
 from ._match import GeneMatch, match_genes, vocabulary_positions
-from ._normalize import detect_counts, log_normalized, normalize
+from ._normalize import log_normalized, normalize
+from ._values import VALUES, ValueKind, detect_counts, detect_values
 
-__all__ = ["GeneMatch", "detect_counts", "iter_model_inputs", "log_normalized", "match_genes", "normalize",
-           "vocabulary_positions"]
+__all__ = ["VALUES", "GeneMatch", "ValueKind", "detect_counts", "detect_values", "iter_model_inputs",
+           "log_normalized", "match_genes", "normalize", "vocabulary_positions"]

@@ -14,6 +14,7 @@ from sclong_tl._progress import progress_bar
 from ._chunks import as_row_sliceable, iter_row_chunks
 from ._match import GeneMatch, match_genes
 from ._normalize import normalize_chunk, scan_values
+from ._values import ValueKind, check_values_option, detect_values
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ def iter_model_inputs(
     layer: str | None = None,
     gene_key: str | None = None,
     is_counts: bool | None = None,
+    values: str = "auto",
+    value_kind: ValueKind | None = None,
     chunk_size: int = 256,
     gene_match: GeneMatch | None = None,
     progress: bool | None = False,
@@ -47,7 +50,13 @@ def iter_model_inputs(
     gene_key
         Column of ``adata.var`` with the gene names (default: ``var_names``).
     is_counts
-        Whether the matrix holds raw counts; ``None`` detects it (:func:`~sclong_tl.pp.detect_counts`).
+        Whether the matrix is normalised per cell before ``log1p`` (counts or linear-scale values); ``None``
+        follows ``values``.
+    values
+        What the matrix holds: ``"auto"`` (detected), ``"counts"``, ``"normalized"`` (CPM, TPM, ...) or
+        ``"log1p"`` (see :func:`~sclong_tl.pp.detect_values`).
+    value_kind
+        A :func:`~sclong_tl.pp.detect_values` result for this matrix (skips the scan).
     chunk_size
         Cells per yielded chunk.
     gene_match
@@ -66,21 +75,25 @@ def iter_model_inputs(
     ------
     ValueError
         Before anything is yielded, when the matrix holds NaN, infinite or negative values (naming how many cells),
-        or when no gene matches the vocabulary.
+        when ``values`` contradicts the data beyond repair, or when no gene matches the vocabulary.
     """
+    check_values_option(values)
     X = as_row_sliceable(expression_matrix(adata, layer, modality=modality))
     if gene_match is None:
         gene_match = match_genes(adata, genes, gene_key=gene_key, modality=modality)
     elif gene_match.n_vocabulary != len(genes) or gene_match.n_dataset != X.shape[1]:
         raise ValueError(f"gene_match ({gene_match}) does not belong to this dataset and vocabulary "
                          f"({X.shape[1]} genes, vocabulary of {len(genes)})")
-    scan = scan_values(X, chunk_size=max(chunk_size, 1024))
-    scan.raise_if_invalid("the expression matrix" if layer is None else f"layer {layer!r}")
+    what = "the expression matrix" if layer is None else f"layer {layer!r}"
+    if value_kind is None:
+        scan = scan_values(X, chunk_size=max(chunk_size, 1024))
+        if is_counts is None:
+            value_kind = detect_values(X, values=values, what=what, scan=scan)
+        else:
+            scan.raise_if_invalid(what)
     if is_counts is None:
-        is_counts = scan.is_integer
-        logger.debug("detected %s", "raw counts" if is_counts else "log-normalised values (no counts)")
-    elif is_counts and not scan.is_integer:
-        logger.warning("is_counts=True but the matrix has non-integer values; normalising them as counts anyway")
+        assert value_kind is not None
+        is_counts = value_kind.is_counts
     return _generate(X, gene_match, bool(is_counts), chunk_size, progress)
 
 

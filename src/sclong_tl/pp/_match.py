@@ -34,7 +34,11 @@ class GeneMatch:
     n_vocabulary
         Vocabulary size.
     id_type
-        ``"ensembl"`` or ``"symbol"``: how the dataset's gene names were read.
+        ``"ensembl"``, ``"symbol"`` or ``"mixed"``: the kinds of the names that matched (each name is read by
+        its own kind: an Ensembl ID as an ID, anything else as a symbol).
+    n_by_kind, n_matched_by_kind
+        Dataset names per resolution kind (``ensembl``, ``current``, ``previous``, ``alias``, ``ambiguous``,
+        ``unknown``; see :func:`sclong_tl.genes.symbol_to_ensembl`), and how many of each matched.
     ambiguous
         Dataset gene names refused because they are previous / alias symbols of several genes.
     n_common, n_common_found
@@ -43,7 +47,8 @@ class GeneMatch:
     """
 
     def __init__(self, var_index: np.ndarray, n_vocabulary: int, id_type: str, *, ambiguous: Sequence[str] = (),
-                 n_common: int = 0, n_common_found: int = 0) -> None:
+                 n_common: int = 0, n_common_found: int = 0, n_by_kind: dict[str, int] | None = None,
+                 n_matched_by_kind: dict[str, int] | None = None) -> None:
         self.var_index = np.asarray(var_index, dtype=np.int64)
         self.var_index.setflags(write=False)
         self.n_vocabulary = int(n_vocabulary)
@@ -51,6 +56,8 @@ class GeneMatch:
         self.ambiguous = tuple(ambiguous)
         self.n_common = int(n_common)
         self.n_common_found = int(n_common_found)
+        self.n_by_kind = dict(n_by_kind or {})
+        self.n_matched_by_kind = dict(n_matched_by_kind or {})
 
     @property
     def n_dataset(self) -> int:
@@ -95,6 +102,8 @@ class GeneMatch:
             "n_ambiguous": len(self.ambiguous),
             "n_common": self.n_common,
             "n_common_found": self.n_common_found,
+            "n_by_kind": dict(self.n_by_kind),
+            "n_matched_by_kind": dict(self.n_matched_by_kind),
         }
 
     def __repr__(self) -> str:
@@ -162,10 +171,11 @@ def match_genes(data: Any, genes: Sequence[str], *, gene_key: str | None = None,
                 ) -> GeneMatch:
     """Map a dataset's genes onto a model vocabulary.
 
-    Gene names are auto-detected as Ensembl IDs (versions such as ``.17`` are stripped) or symbols. Symbols are
-    resolved through current HGNC symbols, previous symbols and aliases (see :mod:`sclong_tl.genes`); a previous
-    or alias symbol shared by several genes is refused rather than guessed, and a current symbol always wins over
-    another gene's alias. Duplicated genes are summed later by :meth:`GeneMatch.to_model_space`.
+    Each name is read by its own kind: Ensembl IDs as IDs (versions such as ``.17`` are stripped), anything else
+    as a symbol, so a mixed list (IDs where annotated, symbols elsewhere) keeps both. Symbols are resolved
+    through current HGNC symbols, previous symbols and aliases (see :mod:`sclong_tl.genes`); a previous or alias
+    symbol shared by several genes is refused rather than guessed, and a current symbol always wins over another
+    gene's alias. Duplicated genes are summed later by :meth:`GeneMatch.to_model_space`.
 
     Parameters
     ----------
@@ -181,8 +191,8 @@ def match_genes(data: Any, genes: Sequence[str], *, gene_key: str | None = None,
 
     Returns
     -------
-    A :class:`GeneMatch`. A :class:`UserWarning` is issued when fewer than half of the vocabulary's commonly
-    expressed genes are found.
+    A :class:`GeneMatch` with per-kind counts (``n_by_kind``, ``n_matched_by_kind``). A :class:`UserWarning`
+    is issued when fewer than half of the vocabulary's commonly expressed genes are found.
 
     Raises
     ------
@@ -191,23 +201,21 @@ def match_genes(data: Any, genes: Sequence[str], *, gene_key: str | None = None,
     """
     names = gene_names(data, gene_key, modality=modality)
     vocabulary = _vocabulary_index(genes)
-    id_type = "ensembl" if looks_like_ensembl(names) else "symbol"
-    ambiguous: list[str] = []
-    if id_type == "ensembl":
-        ensembl_ids = [ensembl_base(name) or "" for name in names]
-    else:
-        table = symbol_to_ensembl(names, vocabulary=vocabulary)
-        ensembl_ids = table["ensembl_id"].tolist()
-        ambiguous = table.loc[table["kind"] == "ambiguous", "name"].tolist()
-        _resolve_unique_suffixes(names, ensembl_ids)
+    ensembl_ids, kinds = _resolve_names(names, vocabulary)
+    ambiguous = [name for name, kind in zip(names, kinds, strict=True) if kind == "ambiguous"]
     var_index = np.fromiter((vocabulary.get(eid, -1) if eid else -1 for eid in ensembl_ids), dtype=np.int64,
                             count=len(names))
+    n_by_kind = {kind: kinds.count(kind) for kind in dict.fromkeys(kinds)}
+    n_matched_by_kind = {kind: int(sum(1 for k, v in zip(kinds, var_index, strict=True) if k == kind and v >= 0))
+                         for kind in n_by_kind}
+    id_type = _id_type(n_matched_by_kind, names)
 
     common = common_genes_frozenset()
     common_positions = {position for gene, position in vocabulary.items() if gene in common}
     found = set(var_index[var_index >= 0].tolist())
     match = GeneMatch(var_index, len(vocabulary), id_type, ambiguous=ambiguous, n_common=len(common_positions),
-                      n_common_found=len(common_positions & found))
+                      n_common_found=len(common_positions & found), n_by_kind=n_by_kind,
+                      n_matched_by_kind=n_matched_by_kind)
     if match.n_matched == 0:
         raise ValueError(_no_match_message(names, id_type, gene_key))
     logger.debug("matched %s", match)
@@ -219,6 +227,37 @@ def match_genes(data: Any, genes: Sequence[str], *, gene_key: str | None = None,
             "genes are unreliable." + (f" Note: {hint}." if hint else "")
         )
     return match
+
+
+def _resolve_names(names: list[str], vocabulary: dict[str, int]) -> tuple[list[str], list[str]]:
+    """Versionless Ensembl ID (``""`` when unresolved) and resolution kind of every name, each read by its kind.
+
+    The symbol tables are read only when some name is not an Ensembl ID.
+    """
+    ensembl_ids = [ensembl_base(name) or "" for name in names]
+    kinds = ["ensembl" if eid else "unknown" for eid in ensembl_ids]
+    symbols = [i for i, eid in enumerate(ensembl_ids) if not eid and names[i].strip()]
+    if symbols:
+        table = symbol_to_ensembl([names[i] for i in symbols], vocabulary=vocabulary)
+        for i, eid, kind in zip(symbols, table["ensembl_id"], table["kind"], strict=True):
+            ensembl_ids[i], kinds[i] = str(eid), str(kind)
+        before = list(ensembl_ids)
+        _resolve_unique_suffixes(names, ensembl_ids)
+        for i, (old, new) in enumerate(zip(before, ensembl_ids, strict=True)):
+            if new and not old:
+                kinds[i] = "unique_suffix"
+    return ensembl_ids, kinds
+
+
+def _id_type(n_matched_by_kind: dict[str, int], names: list[str]) -> str:
+    """``"ensembl"``, ``"symbol"`` or ``"mixed"``: the kinds of the matched names (names' majority when none)."""
+    n_ensembl = n_matched_by_kind.get("ensembl", 0)
+    n_symbol = sum(n for kind, n in n_matched_by_kind.items() if kind != "ensembl")
+    if n_ensembl and n_symbol:
+        return "mixed"
+    if n_ensembl or n_symbol:
+        return "ensembl" if n_ensembl else "symbol"
+    return "ensembl" if looks_like_ensembl(names) else "symbol"
 
 
 def _no_match_message(names: list[str], id_type: str, gene_key: str | None) -> str:

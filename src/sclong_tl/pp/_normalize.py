@@ -1,4 +1,4 @@
-"""The paper's per-cell normalisation, value checks and raw-count detection.
+"""The paper's per-cell normalisation and the value scan behind :func:`~sclong_tl.pp.detect_values`.
 
 scLong's input transform (DESIGN.md section 2), applied to a matrix already aligned to the model vocabulary:
 
@@ -27,6 +27,10 @@ logger = logging.getLogger(__name__)
 TARGET_SUM = 1e4
 #: Per-cell maximum after the rescaling step.
 MAX_VALUE = 10.0
+#: A value counts as near-integer when it lies within this distance of an integer. Measured fractions of the
+#: non-zero values: CellBench counts x 1.0001 (an ambient-RNA correction) 99.7%; its CPM 1.9%; DeepDDS TPM 1.8%;
+#: log1p data 0.9-1.8%. A relative tolerance would call large CPM values of small gene panels near-integer.
+NEAR_INTEGER_TOLERANCE = 0.01
 
 
 @dataclass
@@ -38,6 +42,13 @@ class ValueScan:
     n_inf_cells: int = 0
     n_negative_cells: int = 0
     is_integer: bool = True
+    #: largest finite value seen
+    max_value: float = 0.0
+    #: stored non-zero finite values, and how many of them lie within :data:`NEAR_INTEGER_TOLERANCE` of an integer
+    n_nonzero: int = 0
+    n_near_integer: int = 0
+    #: cells with a value above :data:`MAX_VALUE` (clipped by the paper's transform when the values are log1p)
+    n_cells_above_max: int = 0
 
     def update(self, chunk: np.ndarray | sparse.csr_matrix) -> None:
         """Add one chunk of rows to the tally."""
@@ -52,8 +63,9 @@ class ValueScan:
         if values.size == 0:
             return
         if np.issubdtype(values.dtype, np.integer) or values.dtype == bool:
-            bad_neg = values < 0
-            self.n_negative_cells += _count_rows(chunk, bad_neg, rows)
+            values = values.astype(np.int64, copy=False)
+            self.n_negative_cells += _count_rows(chunk, values < 0, rows)
+            self._tally_magnitudes(chunk, values, rows, integer=True)
             return
         nan = np.isnan(values)
         inf = np.isinf(values)
@@ -61,9 +73,28 @@ class ValueScan:
         self.n_nan_cells += _count_rows(chunk, nan, rows)
         self.n_inf_cells += _count_rows(chunk, inf, rows)
         self.n_negative_cells += _count_rows(chunk, neg, rows)
+        finite = values[~(nan | inf)]
         if self.is_integer:
-            finite = values[~(nan | inf)]
             self.is_integer = bool(np.all(finite == np.floor(finite)))
+        self._tally_magnitudes(chunk, np.where(nan | inf, 0, values), rows, integer=self.is_integer)
+
+    def _tally_magnitudes(self, chunk: Any, values: np.ndarray, rows: np.ndarray | None, *, integer: bool) -> None:
+        nonzero = values[values != 0]
+        if nonzero.size == 0:
+            return
+        self.max_value = max(self.max_value, float(nonzero.max()))
+        self.n_nonzero += int(nonzero.size)
+        if integer:
+            self.n_near_integer += int(nonzero.size)
+        else:
+            distance = np.abs(nonzero - np.rint(nonzero))
+            self.n_near_integer += int((distance <= NEAR_INTEGER_TOLERANCE).sum())
+        self.n_cells_above_max += _count_rows(chunk, values > MAX_VALUE, rows)
+
+    @property
+    def fraction_near_integer(self) -> float:
+        """Fraction of the non-zero values within rounding distance of an integer (1.0 when there are none)."""
+        return self.n_near_integer / self.n_nonzero if self.n_nonzero else 1.0
 
     @property
     def is_valid(self) -> bool:
@@ -71,18 +102,22 @@ class ValueScan:
         return not (self.n_nan_cells or self.n_inf_cells or self.n_negative_cells)
 
     def raise_if_invalid(self, what: str = "the expression matrix") -> None:
-        """Raise a ValueError naming how many cells hold NaN, infinite or negative values."""
+        """Raise a ValueError naming how many cells hold NaN, infinite or negative values, and the fix."""
         if self.is_valid:
             return
         problems = [f"{n:,} with {label}" for n, label in ((self.n_nan_cells, "NaN"),
                                                           (self.n_inf_cells, "infinite values"),
                                                           (self.n_negative_cells, "negative values")) if n]
-        raise ValueError(
-            f"{what} has invalid values in {self.n_bad_cells_upper_bound:,} of {self.n_cells:,} cells "
-            f"({'; '.join(problems)}). scLong expects raw counts or log1p-normalised expression (non-negative, "
-            "finite); scaled / centred data (e.g. after sc.pp.scale) cannot be used: pass the counts or log1p "
-            "values via layer=, or fix the affected cells."
-        )
+        if self.n_negative_cells and not (self.n_nan_cells or self.n_inf_cells):
+            fix = ("negative values mean scaled / centred data (e.g. after sc.pp.scale or a z-score), which cannot "
+                   "be turned back into expression: pass the counts or log1p values instead, via layer= (e.g. "
+                   "adata.layers['counts']) or adata.raw.to_adata()")
+        else:
+            fix = ("scLong expects raw counts, per-cell normalised or log1p-normalised expression (non-negative, "
+                   "finite): fix or drop the affected cells (e.g. adata[np.isfinite(X).all(axis=1)]), or pass "
+                   "another layer via layer=")
+        raise ValueError(f"{what} has invalid values in {self.n_bad_cells_upper_bound:,} of {self.n_cells:,} "
+                         f"cells ({'; '.join(problems)}); {fix}.")
 
     @property
     def n_bad_cells_upper_bound(self) -> int:
@@ -107,33 +142,6 @@ def scan_values(X: Any, *, chunk_size: int = 1024) -> ValueScan:
     return scan
 
 
-def detect_counts(X: Any, *, chunk_size: int = 1024) -> bool:
-    """Whether ``X`` holds raw counts (non-negative integers) rather than log-normalised values.
-
-    Works chunk-wise on dense arrays, scipy sparse matrices and backed (``backed='r'``) AnnData matrices.
-
-    Parameters
-    ----------
-    X
-        Cells x genes matrix.
-    chunk_size
-        Rows read at a time.
-
-    Returns
-    -------
-    ``True`` when every value is a non-negative integer (an all-zero matrix counts as counts).
-
-    Raises
-    ------
-    ValueError
-        When ``X`` contains NaN, infinite or negative values (neither counts nor log1p data); the message names
-        how many cells are affected.
-    """
-    scan = scan_values(X, chunk_size=chunk_size)
-    scan.raise_if_invalid()
-    return scan.is_integer
-
-
 def normalize(X: Any, *, is_counts: bool) -> np.ndarray | sparse.csr_matrix:
     """Apply scLong's per-cell normalisation to a matrix already in model space (vocabulary columns).
 
@@ -148,7 +156,8 @@ def normalize(X: Any, *, is_counts: bool) -> np.ndarray | sparse.csr_matrix:
         :meth:`sclong_tl.pp.GeneMatch.to_model_space`. Library sizes are summed over these columns only, as the
         reference implementation does.
     is_counts
-        Whether ``X`` holds raw counts (see :func:`detect_counts`); ``False`` means already log1p-normalised.
+        Whether ``X`` is normalised per cell first: raw counts or other linear-scale values (see
+        :func:`~sclong_tl.pp.detect_values`); ``False`` means already log1p-normalised.
 
     Returns
     -------

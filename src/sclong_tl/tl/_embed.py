@@ -12,13 +12,14 @@ import numpy as np
 from sclong_tl._anndata import expression_matrix, output_target, select_modality
 from sclong_tl._progress import progress_bar
 from sclong_tl._provenance import log_added, params_record
+from sclong_tl.pp._values import Values, check_values_option
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from anndata import AnnData
 
     from sclong_tl.models import ScLongModel
-    from sclong_tl.pp import GeneMatch
+    from sclong_tl.pp import GeneMatch, ValueKind
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ def embed(
     model: ScLongModel | str | os.PathLike = "default",
     *,
     layer: str | None = None,
+    values: Values = "auto",
     gene_key: str | None = None,
     modality: str = "rna",
     pooling: Pooling = DEFAULT_POOLING,
@@ -62,13 +64,18 @@ def embed(
     ----------
     data
         Cells x genes: an AnnData (dense, sparse or opened with ``backed='r'``) or a MuData (its ``modality``).
-        Raw counts or log1p-normalised values (detected), non-negative and finite. Gene names are Ensembl IDs
-        or symbols (``var_names`` or ``var[gene_key]``).
+        Raw counts, per-cell normalised (CPM, TPM) or log1p-normalised values (detected, see ``values``),
+        non-negative and finite. Gene names are Ensembl IDs or symbols (``var_names`` or ``var[gene_key]``).
     model
         A loaded :class:`~sclong_tl.ScLongModel`, a ``.safetensors`` checkpoint path or a registered name
         (``"default"``). Pass a loaded model when embedding several datasets to load it only once.
     layer
         Use ``layers[layer]`` instead of ``X``.
+    values
+        What the matrix holds: ``"auto"`` (default) detects integer or near-integer counts, linear-scale
+        normalised values and log1p values; ``"counts"``, ``"normalized"`` (CPM, TPM, size-factor scaled) or
+        ``"log1p"`` state it. Counts and normalised values are scaled per cell to 1e4 and log1p-transformed, as
+        the paper does; see :func:`sclong_tl.pp.detect_values` and the "Inputs and errors" page.
     gene_key
         Column of ``var`` with the gene names (default ``var_names``).
     modality
@@ -126,7 +133,8 @@ def embed(
     ``.uns[key_added]`` (default ``.uns["sclong"]``)
         ``{"params": {...}, "genes": {...}}`` describing the call: ``params`` holds the model name,
         ``model_sha256`` (when the model was loaded from a file), pooling, dtype, device, package version,
-        whether counts were detected and the keys written; ``genes`` is the gene-match report
+        ``values`` (the kind of values read) and ``is_counts`` (whether they were normalised per cell), and
+        the keys written; ``genes`` is the gene-match report
         (:meth:`~sclong_tl.pp.GeneMatch.to_dict`). For ``"paper"`` pooling, ``"feature_genes"`` lists the
         Ensembl ID of each embedding column.
 
@@ -134,7 +142,7 @@ def embed(
     ------
     ValueError
         When no gene matches the vocabulary, the expression holds NaN, infinite or negative values, or an
-        option is invalid.
+        option is invalid (all checked before the model runs).
 
     Examples
     --------
@@ -144,24 +152,28 @@ def embed(
     """
     from sclong_tl._device import resolve_dtype
     from sclong_tl.models import load_model
-    from sclong_tl.pp import detect_counts, match_genes
+    from sclong_tl.pp import detect_values, match_genes
 
     _check_options(pooling=pooling, key_added=key_added, gene_key_added=gene_key_added, batch_size=batch_size)
+    check_values_option(values)
     obsm_key = DEFAULT_OBSM_KEY if key_added is None else key_added
     uns_key = DEFAULT_UNS_KEY if key_added is None else key_added
     adata = select_modality(data, modality)
     if not copy and adata.is_view and adata.isbacked:
         raise ValueError("cannot write into a view of a backed AnnData: pass copy=True (returns an in-memory copy) "
                          "or embed the whole backed object")
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise ValueError(f"embed needs at least one cell and one gene, got {adata.n_obs} x {adata.n_vars}")
+    value_kind = detect_values(expression_matrix(adata, layer), values=values,
+                               what="the expression matrix" if layer is None else f"layer {layer!r}")
     model = load_model(model, device=device)
     compute_dtype = resolve_dtype(dtype, model.device)
     match = match_genes(adata, model.genes, gene_key=gene_key)
-    is_counts = detect_counts(expression_matrix(adata, layer))
     batch_size = batch_size or model.default_batch_size()
 
     pooled = _encode(adata, model, match, pooling=pooling, genes=gene_key_added is not None, layer=layer,
-                     is_counts=is_counts, batch_size=batch_size, dtype=compute_dtype, progress=progress)
-    uns = _uns(model, match, pooled, pooling=pooling, dtype=compute_dtype, is_counts=is_counts, layer=layer,
+                     value_kind=value_kind, batch_size=batch_size, dtype=compute_dtype, progress=progress)
+    uns = _uns(model, match, pooled, pooling=pooling, dtype=compute_dtype, value_kind=value_kind, layer=layer,
                gene_key=gene_key, key_added=obsm_key, gene_key_added=gene_key_added,
                modality=modality if adata is not data else None)
     gene_embedding = None if gene_key_added is None else pooled.gene_embedding(match)
@@ -212,8 +224,8 @@ class _Pooled:
 
 
 def _encode(adata: AnnData, model: ScLongModel, match: GeneMatch, *, pooling: str, genes: bool,
-            layer: str | None, is_counts: bool, batch_size: int, dtype: torch.dtype, progress: bool | None
-            ) -> _Pooled:
+            layer: str | None, value_kind: ValueKind, batch_size: int, dtype: torch.dtype,
+            progress: bool | None) -> _Pooled:
     """Stream the cells through the model and reduce every batch at once (nothing is written to ``adata``)."""
     import torch
 
@@ -230,7 +242,7 @@ def _encode(adata: AnnData, model: ScLongModel, match: GeneMatch, *, pooling: st
     index = torch.as_tensor(positions, device=model.device)
     all_genes = len(positions) == model.config.n_genes
     chunk_size = batch_size * -(-_CHUNK_CELLS // batch_size)
-    chunks = iter_model_inputs(adata, model.genes, layer=layer, is_counts=is_counts, chunk_size=chunk_size,
+    chunks = iter_model_inputs(adata, model.genes, layer=layer, value_kind=value_kind, chunk_size=chunk_size,
                                gene_match=match)
     with progress_bar(total=n_cells, enabled=progress, desc="scLong embed", unit="cell") as bar:
         for chunk_start, chunk in chunks:
@@ -252,18 +264,33 @@ def _encode(adata: AnnData, model: ScLongModel, match: GeneMatch, *, pooling: st
                     gene_sums += selected.sum(0).double().cpu().numpy()
                 bar.update(len(pooled))
     if not np.isfinite(cells).all():
-        bad = int((~np.isfinite(cells)).any(axis=1).sum())
-        raise FloatingPointError(f"the model produced non-finite embeddings for {bad} of {n_cells} cells (dtype "
-                                 f"{str(dtype).removeprefix('torch.')}); try dtype='float32'")
+        raise FloatingPointError(nonfinite_message(model, cells, dtype))
     return _Pooled(cells=cells, positions=positions, gene_sums=gene_sums, n_cells=n_cells)
 
 
+def nonfinite_message(model: ScLongModel, cells: np.ndarray, dtype: torch.dtype) -> str:
+    """Why the model produced non-finite embeddings, and what to do (the inputs are finite by then)."""
+    bad = int((~np.isfinite(cells)).any(axis=1).sum())
+    message = f"the model produced non-finite embeddings for {bad} of {len(cells)} cells"
+    broken = model.nonfinite_weights()
+    if broken:
+        source = model.path or "not saved"
+        return (f"{message}: its weights hold NaN or infinite values ({len(broken)} tensors, e.g. {broken[:3]}), "
+                "so every output is affected whatever the data or precision. The weights file "
+                f"({source}) is damaged or comes from a diverged training run: load other weights.")
+    name = str(dtype).removeprefix("torch.")
+    if name != "float32":
+        return f"{message} (dtype {name}, weights finite): overflow at reduced precision; try dtype='float32'"
+    return (f"{message} (float32, weights and inputs finite): a numerical overflow inside the model; please report "
+            "it with the model name and the affected cells")
+
+
 def _uns(model: ScLongModel, match: GeneMatch, pooled: _Pooled, *, pooling: str, dtype: torch.dtype,
-         is_counts: bool, **keys: str | None) -> dict[str, Any]:
+         value_kind: ValueKind, **keys: str | None) -> dict[str, Any]:
     """The ``.uns`` record (h5ad-writable: no None values)."""
     params = params_record("embed", model, pooling=pooling, n_dims=int(pooled.cells.shape[1]),
                            dtype=str(dtype).removeprefix("torch."), device=str(model.device),
-                           is_counts=bool(is_counts), **keys)
+                           values=value_kind.kind, is_counts=value_kind.is_counts, **keys)
     uns: dict[str, Any] = {"params": params, "genes": match.to_dict()}
     if pooling == "paper":
         uns["feature_genes"] = np.asarray([model.genes[p] for p in pooled.positions], dtype=object)

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sclong_tl._anndata import output_target, select_modality
+from sclong_tl._anndata import expression_matrix, output_target, select_modality
 from sclong_tl._provenance import log_added, params_record
 
-from ._grn_refine import REFINE_DEFAULTS, refine_adjacency
+from ._grn_refine import REFINE_DEFAULTS, check_refine_params, refine_adjacency
 from ._grn_similarity import SIMILARITIES, GeneSelection, encode_network_genes, initial_adjacency, select_network_genes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,6 +73,7 @@ def grn(
     similarity: str = "dot",
     refine_params: Mapping[str, Any] | None = None,
     layer: str | None = None,
+    values: str = "auto",
     gene_key: str | None = None,
     modality: str = "rna",
     key_added: str = DEFAULT_KEY,
@@ -96,10 +97,15 @@ def grn(
     model
         The scLong model: a :class:`~sclong_tl.ScLongModel` or a name / path for :func:`sclong_tl.load_model`.
     genes
-        ``var_names`` of the genes of the network (default: all genes; at most 5,000, typically TFs plus
-        highly variable genes). Genes absent from the model's vocabulary are left out (with a warning).
+        Names (``var_names`` or ``var[gene_key]``) of the genes of the network (default: all genes; at most
+        5,000, typically TFs plus highly variable genes). Genes absent from the model's vocabulary are left out
+        (with a warning). Select them here rather than subsetting ``data``: scLong represents each gene in the
+        context of every gene of the cell, so ``grn(adata, genes=genes)`` keeps the whole transcriptome as
+        context while ``grn(adata[:, genes])`` hides it and gives a different network; a warning says when
+        the data lack most commonly expressed genes.
     tfs
-        When given, only these genes (transcription factors) are sources; targets are all selected genes.
+        When given, only these genes (transcription factors, by ``var_names`` or ``var[gene_key]``) are sources;
+        targets are all selected genes.
     refine
         Refine the initial adjacency with DeepSEM; False returns the scLong similarity network itself.
     n_epochs
@@ -116,6 +122,9 @@ def grn(
         ``lr``, ``lr_adjacency``, ``lr_decay``, ``mlp_epochs``, ``adjacency_epochs``, ``jitter``).
     layer
         Expression layer (default ``X``).
+    values
+        What the matrix holds: ``"auto"`` (detected), ``"counts"``, ``"normalized"`` or ``"log1p"`` (as in
+        :func:`sclong_tl.embed`).
     gene_key
         ``var`` column with the gene names to match (default ``var_names``).
     modality
@@ -154,18 +163,18 @@ def grn(
     """
     from sclong_tl._device import resolve_device
     from sclong_tl.models import load_model
+    from sclong_tl.pp import detect_values
 
     adata = select_modality(data, modality)
-    if similarity not in SIMILARITIES:
-        raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be positive or None, got {top_k}")
-    if adata.n_obs < MIN_CELLS:
-        raise ValueError(f"grn needs at least {MIN_CELLS} cells, got {adata.n_obs}")
+    _check_options(similarity=similarity, top_k=top_k, key_added=key_added, batch_size=batch_size, genes=genes,
+                   tfs=tfs, refine=refine, n_epochs=n_epochs, refine_params=refine_params, gene_key=gene_key,
+                   adata=adata)
+    value_kind = detect_values(expression_matrix(adata, layer), values=values,
+                               what="the expression matrix" if layer is None else f"layer {layer!r}")
     model = load_model(model, device=device)
     selection = select_network_genes(adata, model, genes=genes, tfs=tfs, gene_key=gene_key)
     statistics, expression = encode_network_genes(adata, model, selection, layer=layer, gene_key=gene_key,
-                                          batch_size=batch_size, progress=progress)
+                                                  batch_size=batch_size, progress=progress, value_kind=value_kind)
     adjacency = initial_adjacency(statistics.similarity(similarity))
     history: list[dict[str, Any]] = []
     if refine:
@@ -175,6 +184,7 @@ def grn(
     rows, cols, weights = top_k_edges(adjacency, selection.sources, top_k)
     uns = _uns(model, selection, history, similarity=similarity, refine=refine, n_epochs=n_epochs, top_k=top_k,
                random_state=random_state, refine_params=refine_params, layer=layer, gene_key=gene_key,
+               values=value_kind.kind, is_counts=value_kind.is_counts,
                modality=modality if adata is not data else None)
     matrix = _network_matrix(adata.n_vars, selection.var_index[rows], selection.var_index[cols], weights)
     target, target_adata = output_target(data, modality, copy=copy)
@@ -183,6 +193,31 @@ def grn(
     log_added("grn", [f".varp[{key_added!r}]", f".uns[{key_added!r}]"],
               f"{matrix.nnz} edges from {len(selection.sources)} sources over {len(selection.names)} genes")
     return target if copy else None
+
+
+def _check_options(*, similarity: str, top_k: int | None, key_added: str, batch_size: int | None,
+                   genes: Sequence[str] | None, tfs: Sequence[str] | None, refine: bool, n_epochs: int,
+                   refine_params: Mapping[str, Any] | None, gene_key: str | None, adata: AnnData) -> None:
+    """Every check :func:`grn` can make before the scLong pass (so that a bad option fails in milliseconds)."""
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1):
+        raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
+    if not isinstance(key_added, str) or not key_added:
+        raise ValueError(f"key_added must be a non-empty string, got {key_added!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer)
+                                   or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    for name, names in (("genes", genes), ("tfs", tfs)):
+        if isinstance(names, str):
+            raise TypeError(f"{name} must be a list of gene names, not a single string")
+    if refine_params is not None and not isinstance(refine_params, Mapping):
+        raise TypeError(f"refine_params must be a mapping, got {type(refine_params).__name__}")
+    check_refine_params(dict(refine_params or {}), n_epochs if refine else 0)
+    if gene_key is not None and gene_key not in adata.var.columns:
+        raise KeyError(f"gene_key={gene_key!r} is not a column of adata.var (columns: {list(adata.var.columns)})")
+    if adata.n_obs < MIN_CELLS:
+        raise ValueError(f"grn needs at least {MIN_CELLS} cells, got {adata.n_obs}")
 
 
 def _uns(model: ScLongModel, selection: GeneSelection, history: list[dict[str, Any]], **params: Any

@@ -48,6 +48,33 @@ def standardise_expression(expression: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.clip(scaled, -10.0, 10.0).astype(np.float32), observed.astype(np.float32)
 
 
+def check_refine_params(params: dict[str, Any], n_epochs: int) -> dict[str, Any]:
+    """:data:`REFINE_DEFAULTS` updated with ``params``, validated (what :func:`sclong_tl.grn` checks up front).
+
+    Raises
+    ------
+    ValueError
+        For unknown names, a negative ``n_epochs`` or a value of the wrong type or range.
+    """
+    unknown = set(params) - set(REFINE_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown refinement parameters {sorted(unknown)}; known: {sorted(REFINE_DEFAULTS)}")
+    if isinstance(n_epochs, bool) or not isinstance(n_epochs, int | np.integer) or n_epochs < 0:
+        raise ValueError(f"n_epochs must be an integer >= 0, got {n_epochs!r}")
+    settings = {**REFINE_DEFAULTS, **params}
+    for name in ("hidden", "batch_size", "mlp_epochs", "adjacency_epochs"):
+        value = settings[name]
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < (0 if "epochs" in name else 1):
+            raise ValueError(f"refine_params[{name!r}] must be a positive integer, got {value!r}")
+    if settings["mlp_epochs"] + settings["adjacency_epochs"] < 1:
+        raise ValueError("refine_params mlp_epochs + adjacency_epochs must be at least 1")
+    for name in ("alpha", "beta", "lr", "lr_adjacency", "lr_decay", "jitter"):
+        value = settings[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) or value < 0:
+            raise ValueError(f"refine_params[{name!r}] must be a finite number >= 0, got {value!r}")
+    return settings
+
+
 def refine_adjacency(expression: np.ndarray, adjacency: np.ndarray, *, n_epochs: int, random_state: int,
                      device: torch.device | str = "cpu", progress: bool | None = False, **params: Any
                      ) -> tuple[np.ndarray, list[dict[str, Any]]]:
@@ -67,12 +94,7 @@ def refine_adjacency(expression: np.ndarray, adjacency: np.ndarray, *, n_epochs:
 
     from sclong_tl.model.deepsem import DeepSEM
 
-    unknown = set(params) - set(REFINE_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown refinement parameters {sorted(unknown)}; known: {sorted(REFINE_DEFAULTS)}")
-    settings = {**REFINE_DEFAULTS, **params}
-    if n_epochs < 0:
-        raise ValueError(f"n_epochs must be >= 0, got {n_epochs}")
+    settings = check_refine_params(params, n_epochs)
     device = torch.device(device)
     generator = torch.Generator().manual_seed(int(random_state))
     values, observed = standardise_expression(expression)

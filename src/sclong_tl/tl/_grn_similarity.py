@@ -17,16 +17,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sclong_tl._progress import progress_bar
+from sclong_tl._warnings import warn_user
 
 if TYPE_CHECKING:  # pragma: no cover
     from anndata import AnnData
 
     from sclong_tl.models import ScLongModel
-    from sclong_tl.pp import GeneMatch
+    from sclong_tl.pp import GeneMatch, ValueKind
 
 logger = logging.getLogger(__name__)
 
 SIMILARITIES = ("dot", "cosine", "mean_cosine")
+#: Below this fraction of the vocabulary's commonly expressed genes in the data, grn warns that context is missing.
+CONTEXT_WARN_FRACTION = 0.5
 MIN_GENES = 3
 MAX_GENES = 5000
 
@@ -130,9 +133,10 @@ def select_network_genes(data: AnnData, model: ScLongModel, *, genes: Sequence[s
     model
         The scLong model.
     genes
-        ``var_names`` of the network's genes (default all).
+        Names of the network's genes in ``var_names`` or ``var[gene_key]`` (default all); every ``var`` row
+        carrying a listed name is selected (duplicated names included).
     tfs
-        Genes allowed as sources (default all selected genes).
+        Genes allowed as sources, by ``var_names`` or ``var[gene_key]`` (default all selected genes).
     gene_key
         ``var`` column with the names to match against the vocabulary.
 
@@ -140,18 +144,24 @@ def select_network_genes(data: AnnData, model: ScLongModel, *, genes: Sequence[s
     -------
     The selection (a warning names how many selected genes were left out).
     """
+    import warnings
+
     from sclong_tl.pp import match_genes
 
     var_names = data.var_names
+    names = np.asarray(var_names.astype(str), dtype=object)
     if genes is None:
         wanted = np.arange(data.n_vars)
     else:
-        genes = [str(gene) for gene in genes]
-        missing = [gene for gene in genes if gene not in var_names]
-        if missing:
-            raise KeyError(f"{len(missing)} of genes are not in var_names, e.g. {missing[:5]}")
-        wanted = np.unique(var_names.get_indexer(genes))
-    match = match_genes(data, model.genes, gene_key=gene_key)
+        wanted = _var_positions(data, genes, gene_key, "genes")
+    with warnings.catch_warnings():  # the coverage warning is grn's own below (context, not coverage)
+        warnings.filterwarnings("ignore", message="only .* commonly expressed genes", category=UserWarning)
+        match = match_genes(data, model.genes, gene_key=gene_key)
+    if match.fraction_common_found < CONTEXT_WARN_FRACTION:
+        warn_user(f"grn: the data hold only {match.n_common_found:,} of the vocabulary's {match.n_common:,} commonly "
+                  f"expressed genes ({match.fraction_common_found:.0%}): scLong represents each gene in the context "
+                  "of the whole transcriptome, and the rest is read as zero. Pass the full AnnData and choose the "
+                  "network's genes with genes= (sl.grn(adata, genes=...), not sl.grn(adata[:, genes]))")
     positions = np.asarray(match.var_index)[wanted]
     in_vocabulary = positions >= 0
     _, first = np.unique(positions, return_index=True)
@@ -172,18 +182,46 @@ def select_network_genes(data: AnnData, model: ScLongModel, *, genes: Sequence[s
     if tfs is None:
         sources = np.arange(len(var_index))
     else:
-        tf_set = {str(tf) for tf in tfs}
-        sources = np.flatnonzero([var_names[i] in tf_set for i in var_index])
+        tf_rows = set(_var_positions(data, tfs, gene_key, "tfs", require_all=False).tolist())
+        sources = np.flatnonzero([i in tf_rows for i in var_index])
         if len(sources) == 0:
-            raise ValueError("none of the selected genes is in tfs")
-    return GeneSelection(var_index=var_index, names=[str(var_names[i]) for i in var_index], positions=positions,
+            raise ValueError("none of the selected genes is in tfs (matched against var_names"
+                             + (f" and var[{gene_key!r}])" if gene_key else ")"))
+    return GeneSelection(var_index=var_index, names=[str(names[i]) for i in var_index], positions=positions,
                          sources=sources, match=match)
+
+
+def _var_positions(data: AnnData, wanted: Sequence[str], gene_key: str | None, what: str, *,
+                   require_all: bool = True) -> np.ndarray:
+    """Sorted ``var`` rows whose ``var_names`` (or ``var[gene_key]``) are in ``wanted`` (every duplicate row)."""
+    if isinstance(wanted, str):
+        raise TypeError(f"{what} must be a list of gene names, not a single string")
+    wanted_set = {str(gene) for gene in wanted}
+    if not wanted_set:
+        raise ValueError(f"{what} is empty")
+    columns = [np.asarray(data.var_names.astype(str), dtype=object)]
+    if gene_key is not None:
+        columns.append(np.asarray(data.var[gene_key].astype(str), dtype=object))
+    hit = np.zeros(data.n_vars, dtype=bool)
+    found: set[str] = set()
+    for column in columns:
+        in_wanted = np.fromiter((name in wanted_set for name in column), dtype=bool, count=len(column))
+        hit |= in_wanted
+        found.update(column[in_wanted].tolist())
+    missing = sorted(wanted_set - found)
+    if missing and require_all:
+        where = "var_names" + (f" or var[{gene_key!r}]" if gene_key else "")
+        raise KeyError(f"{len(missing)} of the {what} are not in {where}, e.g. {missing[:5]}")
+    return np.flatnonzero(hit)
 
 
 def encode_network_genes(data: AnnData, model: ScLongModel, selection: GeneSelection, *,
                          layer: str | None = None, gene_key: str | None = None, batch_size: int | None = None,
-                         progress: bool | None = None) -> tuple[SimilarityStatistics, np.ndarray]:
+                         progress: bool | None = None, value_kind: ValueKind | None = None
+                         ) -> tuple[SimilarityStatistics, np.ndarray]:
     """Encode the cells once: similarity statistics of the selected genes and their model-space expression.
+
+    ``value_kind`` is the :func:`~sclong_tl.pp.detect_values` result for the matrix (None: detected here).
 
     Returns
     -------
@@ -197,7 +235,8 @@ def encode_network_genes(data: AnnData, model: ScLongModel, selection: GeneSelec
     positions = selection.positions
     statistics = SimilarityStatistics(len(positions))
     expression = np.empty((data.n_obs, len(positions)), dtype=np.float32)
-    chunks = iter_model_inputs(data, model.genes, layer=layer, gene_key=gene_key, gene_match=selection.match)
+    chunks = iter_model_inputs(data, model.genes, layer=layer, gene_key=gene_key, gene_match=selection.match,
+                               value_kind=value_kind)
     with progress_bar(total=data.n_obs, enabled=progress, desc="scLong", unit="cell") as bar:
         for start, chunk in chunks:
             expression[start : start + len(chunk)] = chunk[:, positions]

@@ -38,6 +38,7 @@ def predict_perturbation(
     random_state: int = 0,
     representation: str = "per_cell",
     layer: str | None = None,
+    values: str = "auto",
     gene_key: str | None = None,
     modality: str = "rna",
     train_conditions: Sequence[str] | None = None,
@@ -74,6 +75,9 @@ def predict_perturbation(
         ``"per_cell"`` or ``"mean"`` control representations (see :class:`~sclong_tl.models.PerturbationModel`).
     layer, gene_key
         Expression layer and ``var`` column with gene names.
+    values
+        What the matrix holds: ``"auto"`` (detected), ``"counts"``, ``"normalized"`` or ``"log1p"`` (as in
+        :func:`sclong_tl.embed`).
     modality
         Modality of a MuData.
     train_conditions
@@ -96,11 +100,14 @@ def predict_perturbation(
     from sclong_tl.models import PerturbationModel
 
     adata = select_modality(data, modality)
+    _check_request(adata, perturbations, perturbation_model=perturbation_model, condition_key=condition_key,
+                   control=control, n_control_cells=n_control_cells, representation=representation, layer=layer,
+                   values=values, max_epochs=max_epochs, key_added=key_added)
     head = perturbation_model
     if head is None:
         head = PerturbationModel(adata, model, condition_key=condition_key, control=control,
                                  n_control_cells=n_control_cells, representation=representation, layer=layer,
-                                 gene_key=gene_key, random_state=random_state, progress=progress)
+                                 values=values, gene_key=gene_key, random_state=random_state, progress=progress)
         head.fit(train_conditions, max_epochs=max_epochs, max_cells_per_condition=max_cells_per_condition,
                  progress=progress)
     else:
@@ -115,6 +122,39 @@ def predict_perturbation(
     logger.info("predict_perturbation: %d conditions x %d genes; record in result.uns[%r]", result.n_obs,
                 result.n_vars, key_added)
     return result
+
+
+def _check_request(adata: AnnData, perturbations: Sequence[str] | str, *, perturbation_model: Any,
+                   condition_key: str, control: str, n_control_cells: int, representation: str, layer: str | None,
+                   values: str, max_epochs: int, key_added: str) -> None:
+    """Every check :func:`predict_perturbation` can make before scLong encodes the control cells."""
+    from sclong_tl._anndata import expression_matrix, obs_labels
+    from sclong_tl.metrics._conditions import parse_conditions
+    from sclong_tl.models._controls import REPRESENTATIONS
+    from sclong_tl.models._perturbation_fit import check_max_epochs
+    from sclong_tl.pp._values import check_values_option
+
+    requested = [perturbations] if isinstance(perturbations, str) else list(perturbations)
+    if not requested:
+        raise ValueError("no perturbations to predict")
+    if len(set(requested)) != len(requested):
+        raise ValueError("perturbations must be unique")
+    parse_conditions(requested, control=control)
+    if not isinstance(key_added, str) or not key_added:
+        raise ValueError(f"key_added must be a non-empty string, got {key_added!r}")
+    if perturbation_model is not None:
+        return
+    check_max_epochs(max_epochs)
+    check_values_option(values)
+    if representation not in REPRESENTATIONS:
+        raise ValueError(f"representation must be one of {REPRESENTATIONS}, got {representation!r}")
+    if isinstance(n_control_cells, bool) or not isinstance(n_control_cells, int) or n_control_cells < 2:
+        raise ValueError(f"n_control_cells must be an integer >= 2, got {n_control_cells!r}")
+    expression_matrix(adata, layer)
+    labels = obs_labels(adata, condition_key)
+    n_control = int((labels == control).sum())
+    if n_control < 2:
+        raise ValueError(f"need at least 2 control cells (obs[{condition_key!r}] == {control!r}), found {n_control}")
 
 
 def _writable(params: dict[str, Any]) -> dict[str, Any]:

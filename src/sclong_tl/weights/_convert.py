@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,11 @@ def convert_official(checkpoint: str | os.PathLike, hyperparams: str | os.PathLi
         if not path.is_file():
             raise FileNotFoundError(f"no such file: {path}")
     logger.info("reading %s", checkpoint)
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    try:
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
+        detail = " ".join(str(error).split())[:300]
+        raise ValueError(f"{checkpoint} is not a readable PyTorch checkpoint (.pth): {detail}") from error
     state_dict = saved.get("model_state_dict", saved) if isinstance(saved, dict) else None
     if not isinstance(state_dict, dict) or "token_emb.fc1.weight" not in state_dict:
         raise ValueError(f"{checkpoint} does not hold an scLong state dict")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sclong_tl._io import read_safetensors, write_safetensors
+from sclong_tl._io import load_safetensors, write_safetensors
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -51,6 +51,8 @@ class Checkpoint:
     edge_index: torch.Tensor
     edge_weight: torch.Tensor
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: sha256 of the bytes the checkpoint was read from (None for one built in memory)
+    sha256: str | None = None
 
 
 def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> Path:
@@ -91,12 +93,26 @@ def read_checkpoint(path: str | os.PathLike, *, device: str = "cpu") -> Checkpoi
 
     Returns
     -------
-    The checkpoint.
+    The checkpoint, its tensors owning their memory and ``sha256`` that of the bytes read.
+
+    Raises
+    ------
+    ValueError
+        When the file is damaged, not a checkpoint, or its GO graph or gene list are malformed (the message
+        names the file).
     """
     hint = "; official scLong releases must be converted first: `sclong-tl convert --help`"
-    tensors, header = read_safetensors(path, kind=KIND, device=device, what="checkpoint", hint=hint)
+    loaded = load_safetensors(path, kind=KIND, device=device, what="checkpoint", hint=hint)
+    tensors, header = loaded.tensors, loaded.header
+    missing = [key for key in (EDGE_INDEX_KEY, EDGE_WEIGHT_KEY) if key not in tensors]
+    missing += [key for key in ("config", "genes") if key not in header]
+    if missing:
+        raise ValueError(f"{path}: the checkpoint lacks {missing}; the file is incomplete")
     edge_index = tensors.pop(EDGE_INDEX_KEY)
     edge_weight = tensors.pop(EDGE_WEIGHT_KEY)
+    if edge_index.ndim != 2 or edge_index.shape[0] != 2 or edge_weight.shape != (edge_index.shape[1],):
+        raise ValueError(f"{path}: malformed GO graph (edge_index {tuple(edge_index.shape)}, edge_weight "
+                         f"{tuple(edge_weight.shape)}; expected (2, E) and (E,))")
     return Checkpoint(
         state_dict=tensors,
         config=header["config"],
@@ -104,4 +120,5 @@ def read_checkpoint(path: str | os.PathLike, *, device: str = "cpu") -> Checkpoi
         edge_index=edge_index,
         edge_weight=edge_weight,
         provenance=header.get("provenance", {}),
+        sha256=loaded.sha256,
     )

@@ -4,7 +4,10 @@ Every entry says how its file is obtained:
 
 ``"download"``
     pooch downloads ``url`` into the cache (``SCLONG_TL_CACHE``; ``SCLONG_TL_MIRROR`` replaces the location) and
-    checks its sha256; a cached file is used without network access.
+    checks its sha256; a cached file is used without network access. Each entry has its own cache folder,
+    ``<cache>/weights/<first 16 hex digits of sha256(url)>/<file name>``, so two entries whose URLs end in the
+    same file name never evict each other (a file cached by earlier versions directly under ``weights/`` is still
+    used when its sha256 matches).
 ``"bundled"``
     the file ships inside the package under :data:`BUNDLED_DIR`; its sha256 is checked once per process.
 ``"convert"``
@@ -21,6 +24,7 @@ file as ``BUNDLED_DIR / "sclong-default.safetensors"``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -184,7 +188,7 @@ def register(name: str, url: str | os.PathLike, sha256: str | None, *, file_name
         Hex digest of the file; required for URLs. For a local path None skips the check.
     file_name
         Name in the cache and on a mirror; default the last part of ``url`` (``<name>.safetensors`` when that has
-        no file extension).
+        no file extension). A plain file name: names with a folder part, ``..`` or an absolute path are refused.
     description, licence, size
         Shown by :func:`available`.
     overwrite
@@ -207,6 +211,7 @@ def register(name: str, url: str | os.PathLike, sha256: str | None, *, file_name
     if file_name is None:
         last = url.rstrip("/").rsplit("/", 1)[-1] if is_url else Path(url).name
         file_name = last if "." in last else f"{name}.safetensors"
+    check_file_name(file_name)
     source: Source = "download" if is_url else "local"
     if source == "local":
         url = str(Path(url).expanduser().resolve())
@@ -227,9 +232,26 @@ def unregister(name: str) -> None:
         del _registry[name]
 
 
+def check_file_name(file_name: str) -> None:
+    """Refuse a cache file name that is not a plain name inside the cache (``../x``, ``/abs``, ``a/b``, ``.``)."""
+    if (not isinstance(file_name, str) or not file_name or file_name in (".", "..") or "/" in file_name
+            or "\\" in file_name or "\0" in file_name or Path(file_name).name != file_name):
+        raise ValueError(f"file_name must be a plain file name (no folders, '..' or absolute paths), got "
+                         f"{file_name!r}")
+
+
+def _cache_subdir(entry: WeightsEntry) -> str:
+    """Cache sub-folder of an entry: downloads are keyed by their URL, other sources use ``weights/``."""
+    if entry.source == "download" and entry.url:
+        return f"{CACHE_SUBDIR}/{hashlib.sha256(entry.url.encode()).hexdigest()[:16]}"
+    return CACHE_SUBDIR
+
+
 def cached_path(name: str, *, cache_dir: str | os.PathLike | None = None) -> Path:
     """Where the weights named ``name`` are (or would be) kept in the cache."""
-    return _download.cache_dir(CACHE_SUBDIR, cache=cache_dir) / _entry(name).file_name
+    entry = _entry(name)
+    check_file_name(entry.file_name)
+    return _download.cache_dir(_cache_subdir(entry), cache=cache_dir) / entry.file_name
 
 
 def fetch(name: str, *, progress: bool = True, cache_dir: str | os.PathLike | None = None,
@@ -275,8 +297,17 @@ def fetch(name: str, *, progress: bool = True, cache_dir: str | os.PathLike | No
         if entry.sha256 is None:  # only reachable for entries built by hand
             raise WeightsUnavailableError(f"weights {name!r} have no sha256 on record; refusing to download")
         assert entry.url is not None
+        check_file_name(entry.file_name)
+        legacy = _download.cache_dir(CACHE_SUBDIR, cache=cache_dir) / entry.file_name
+        if not cached_path(name, cache_dir=cache_dir).is_file() and legacy.is_file():
+            try:  # cached by an earlier version (keyed by file name only): use it when it is this entry's file
+                _check_sha256(legacy, entry.sha256)
+                return legacy
+            except ValueError:
+                pass
         return _download.retrieve(entry.url, file_name=entry.file_name, known_hash=entry.sha256,
-                                  subdir=CACHE_SUBDIR, progress=progress, retries=retries, cache=cache_dir)
+                                  subdir=_cache_subdir(entry), progress=progress, retries=retries,
+                                  cache=cache_dir)
     path = Path(str(entry.url)) if entry.source == "local" else BUNDLED_DIR / entry.file_name
     if not path.is_file():
         raise WeightsUnavailableError(f"weights {name!r}: no file at {path}")
