@@ -12,7 +12,7 @@ initialisations together. 10% of the training examples are drawn for early stopp
 
 Methods (same head and settings, only the cell-line vector differs): scLong (the pretrained model), scLong random
 init (a twin of the same shape), raw expression (DeepDDS's baseline: the head on the log-normalised expression),
-and a random forest on [expression, one-hot drug A + drug B] (500 trees).
+and a random forest on [expression, one-hot drug A + drug B] (200 trees).
 
 Run: ``python benchmarks/drug_combination.py --splits PATH/splits.csv [--model PATH] [--seeds 3]``.
 """
@@ -50,7 +50,7 @@ def forest_scores(cells, train: pd.DataFrame, test: pd.DataFrame, drugs: list[st
                      for key in ("drug1", "drug2"))
         return np.hstack([expression.loc[frame["cell_line"]].to_numpy(), onehot])
 
-    forest = RandomForestClassifier(n_estimators=500, n_jobs=1, random_state=seed).fit(design(train), train["label"])
+    forest = RandomForestClassifier(n_estimators=200, n_jobs=1, random_state=seed).fit(design(train), train["label"])
     return combination_scores(test["label"], forest.predict_proba(design(test))[:, 1])
 
 

@@ -213,8 +213,8 @@ def gdsc_tgsa(*, progress: bool = True, cache_dir: str | os.PathLike | None = No
     cells = ad.AnnData(X=X, obs=pd.DataFrame(index=pd.Index(names, name="depmap_id")), var=var)
     cells.layers["shifted"] = shift_to_nonnegative(X)
     cells.layers["mutation"] = mutation.to_numpy(dtype=np.int8)
-    cells.uns["description"] = ("TGSA (violet-sto/TGSA@cdd9903) CCLE expression over 706 COSMIC census genes: X per-gene "
-                                "z-scores over the 580 lines; layers['shifted'] each line minus its minimum")
+    cells.uns["description"] = ("TGSA (violet-sto/TGSA@cdd9903) CCLE expression over 706 COSMIC census genes: X "
+                                "per-gene z-scores over the 580 lines; layers['shifted'] each line minus its minimum")
 
     cell_names = _load_tgsa_pickle(paths["cell_names"])
     drug_names = _load_tgsa_pickle(paths["drug_names"])

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from . import _download
-from ._drug_datasets import DrugCombinationData, DrugResponseData, deepdds_oneil, gdsc_tgsa
+from ._drug_datasets import DrugCombinationData, DrugResponseData, deepdds_oneil, gdsc_tgsa  # noqa: F401
 from ._io import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -15,6 +15,7 @@ gene) and molecule graphs of drugs (:func:`sclong_tl.pp.molecule_graph`), batche
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import torch
@@ -61,7 +62,7 @@ class MoleculeGCN(nn.Module):
         if pooling not in ("mean", "max"):
             raise ValueError(f"pooling must be 'mean' or 'max', got {pooling!r}")
         widths = [in_features, *hidden]
-        self.layers = nn.ModuleList(GCNConv(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
+        self.layers = nn.ModuleList(GCNConv(a, b) for a, b in pairwise(widths))
         self.pooling = pooling
         self.dropout = nn.Dropout(dropout)
         self.out_features = widths[-1]
@@ -81,7 +82,7 @@ class MoleculeGCN(nn.Module):
 def mlp(widths: Sequence[int], *, dropout: float, final_activation: bool = True) -> nn.Sequential:
     """Linear layers with ReLU and dropout between them (and after the last one when ``final_activation``)."""
     layers: list[nn.Module] = []
-    for position, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+    for position, (a, b) in enumerate(pairwise(widths)):
         layers.append(nn.Linear(a, b))
         if final_activation or position < len(widths) - 2:
             layers += [nn.ReLU(), nn.Dropout(dropout)]

@@ -73,7 +73,7 @@ def fit(model: DrugModel, examples: pd.DataFrame, *, validation: pd.DataFrame | 
         if not 0 < validation_fraction < 1:
             raise ValueError("validation_fraction must be in (0, 1) when no validation examples are given")
         order = rng.permutation(len(examples))
-        n_validation = max(1, int(round(validation_fraction * len(examples))))
+        n_validation = max(1, round(validation_fraction * len(examples)))
         validation, examples = examples.iloc[order[:n_validation]], examples.iloc[order[n_validation:]]
     for frame, what in ((examples, "training"), (validation, "validation")):
         if target_key not in frame.columns:
