@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -55,31 +54,24 @@ def forest_scores(cells, train: pd.DataFrame, test: pd.DataFrame, drugs: list[st
 
 
 def main() -> None:
+    from drug_common import add_common_arguments, head_scores, report, scLong_models, setup
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", required=True, help="splits.csv (row-aligned with DeepDDS's new_labels_0_10.csv)")
-    parser.add_argument("--model", default="default")
-    parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=None, help="write the per-run rows to this CSV")
+    add_common_arguments(parser)
     args = parser.parse_args()
-
-    import torch
 
     import sclong_tl as sl
 
-    torch.set_num_threads(args.threads)
-    warnings.filterwarnings("ignore", message="only .* commonly expressed genes")
-    sl.settings.verbosity = 0
+    setup(args.threads)
     started = time.time()
     data = sl.datasets.deepdds_oneil(progress=False)
     splits = pd.read_csv(args.splits)
     if len(splits) != len(data.examples):
         raise ValueError("splits.csv is not row-aligned with the DeepDDS examples")
-    pretrained = sl.load_model(args.model, device="cpu")
-    twin = sl.ScLongModel.from_config(pretrained.config, genes=pretrained.genes, seed=1, name="random-init twin",
-                                      graph=(pretrained.edge_index, pretrained.edge_weight))
+    pretrained, twin = scLong_models(args.model)
     arms = {f"scLong ({pretrained.name})": pretrained, "scLong, random init": twin, "raw expression": None}
     prepared = {name: sl.tl.DrugCombinationModel(data.cells, scfm, layer="log1p_norm", drugs=data.drugs,
                                                  device="cpu", progress=False).features
@@ -94,23 +86,14 @@ def main() -> None:
             test_mask = fold_masks(splits, kind, seed, data.examples, tissue)
             train, test = data.examples[~test_mask], data.examples[test_mask]
             for name in arms:
-                tick = time.time()
-                model = sl.tl.DrugCombinationModel(None, None, drugs=data.drugs, random_state=seed, device="cpu",
-                                                   features=prepared[name], progress=False)
-                scores = model.fit(train, **fit).score(test)
-                rows.append({"split": kind, "seed": seed, "method": name, **scores, "epochs": len(model.history),
-                             "seconds": time.time() - tick})
+                rows.append({"split": kind, "seed": seed, "method": name,
+                             **head_scores(sl.tl.DrugCombinationModel, prepared[name], data.drugs, seed, fit,
+                                           train, test)})
             rows.append({"split": kind, "seed": seed, "method": "random forest",
                          **forest_scores(data.cells, train, test, sorted(data.drugs), seed)})
             print(f"  {kind} fold/seed {seed}: {len(test)} test examples ({time.time() - started:.0f} s)")
-    frame = pd.DataFrame(rows)
-    if args.out:
-        frame.to_csv(args.out, index=False)
-    summary = frame.groupby(["split", "method"], sort=False).agg(
-        auroc=("auroc", "mean"), auroc_sd=("auroc", "std"), auprc=("auprc", "mean"), auprc_sd=("auprc", "std"),
-        n_test=("n", "mean"))
-    print()
-    print(summary.round(3).to_markdown())
+    report(rows, args.out, {"auroc": ("auroc", "mean"), "auroc_sd": ("auroc", "std"), "auprc": ("auprc", "mean"),
+                            "auprc_sd": ("auprc", "std")})
     print(f"\n{args.seeds} seeds (= folds); total {time.time() - started:.0f} s")
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -73,30 +72,23 @@ def linear_scores(cells, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, f
 
 
 def main() -> None:
+    from drug_common import add_common_arguments, head_scores, report, scLong_models, setup
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="default")
-    parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--lines", type=int, default=240)
     parser.add_argument("--drugs", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=None, help="write the per-run rows to this CSV")
+    add_common_arguments(parser)
     args = parser.parse_args()
-
-    import torch
 
     import sclong_tl as sl
 
-    torch.set_num_threads(args.threads)
-    warnings.filterwarnings("ignore", message="only .* commonly expressed genes")
-    sl.settings.verbosity = 0
+    setup(args.threads)
     started = time.time()
     data = sl.datasets.gdsc_tgsa(progress=False)
     cells, pairs, drugs = subset(data, args.lines, args.drugs)
     cells.layers["shifted_global"] = (cells.X - cells.X.min()).astype(np.float32)
-    pretrained = sl.load_model(args.model, device="cpu")
-    twin = sl.ScLongModel.from_config(pretrained.config, genes=pretrained.genes, seed=1, name="random-init twin",
-                                      graph=(pretrained.edge_index, pretrained.edge_weight))
+    pretrained, twin = scLong_models(args.model)
     arms = {f"scLong ({pretrained.name})": (pretrained, "shifted"),
             "scLong, global shift": (pretrained, "shifted_global"),
             "scLong, random init": (twin, "shifted"),
@@ -116,23 +108,13 @@ def main() -> None:
         for seed in range(args.seeds):
             train, test = split(pairs, kind, seed)
             for name in arms:
-                tick = time.time()
-                model = sl.tl.DrugResponseModel(None, None, drugs=drugs, random_state=seed, device="cpu",
-                                                features=prepared[name], progress=False)
-                scores = model.fit(train, **fit).score(test)
-                rows.append({"split": kind, "seed": seed, "method": name, **scores,
-                             "epochs": len(model.history), "seconds": time.time() - tick})
+                rows.append({"split": kind, "seed": seed, "method": name,
+                             **head_scores(sl.tl.DrugResponseModel, prepared[name], drugs, seed, fit, train, test)})
             rows.append({"split": kind, "seed": seed, "method": "linear (ridge)",
                          **linear_scores(cells, train, test), "seconds": 0.0})
             print(f"  split {kind} seed {seed} done ({time.time() - started:.0f} s)")
-    frame = pd.DataFrame(rows)
-    if args.out:
-        frame.to_csv(args.out, index=False)
-    summary = frame.groupby(["split", "method"], sort=False).agg(
-        pearson=("pearson", "mean"), pearson_sd=("pearson", "std"), spearman=("spearman", "mean"),
-        rmse=("rmse", "mean"), rmse_sd=("rmse", "std"), n_test=("n", "mean"))
-    print()
-    print(summary.round(3).to_markdown())
+    report(rows, args.out, {"pearson": ("pearson", "mean"), "pearson_sd": ("pearson", "std"),
+                            "spearman": ("spearman", "mean"), "rmse": ("rmse", "mean"), "rmse_sd": ("rmse", "std")})
     print(f"\n{args.seeds} seeds; total {time.time() - started:.0f} s")
 
 

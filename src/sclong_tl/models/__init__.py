@@ -5,7 +5,8 @@
   model over a vocabulary.
 - :class:`PerturbationModel` - the GEARS-style perturbation head trained on scLong representations.
 - :class:`DrugResponseModel`, :class:`DrugCombinationModel` - the paper's drug heads (ln IC50 regression, drug-pair
-  synergy) on scLong gene values of cell lines and molecule graphs of drugs.
+  synergy) on scLong gene values of cell lines and molecule graphs of drugs; their shared methods (``fit``,
+  ``predict``, ``score``, ``save``, ``load``) are documented on :class:`DrugModel`.
 
 Everything here imports downwards only (:mod:`sclong_tl.model`, :mod:`sclong_tl.pp`, the I/O layer).
 """
@@ -20,6 +21,7 @@ _LAZY = {
     "PerturbationModel": "sclong_tl.models._perturbation",
     "DrugResponseModel": "sclong_tl.models._drug_response",
     "DrugCombinationModel": "sclong_tl.models._drug_combination",
+    "DrugModel": "sclong_tl.models._drug_base",
 }
 
 __all__ = list(_LAZY)

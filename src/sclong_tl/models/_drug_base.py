@@ -126,17 +126,9 @@ class DrugModel:
         ValueError
             Naming the first differences.
         """
-        from sclong_tl._anndata import gene_names
+        from sclong_tl._anndata import require_genes
 
-        names = gene_names(adata, self.gene_key)
-        if names == self.genes:
-            return
-        missing = [gene for gene in self.genes if gene not in set(names)]
-        extra = [gene for gene in names if gene not in set(self.genes)]
-        detail = (f"missing {missing[:5]}, not in the model {extra[:5]}" if missing or extra
-                  else "same genes in another order")
-        raise ValueError(f"the cell lines' genes ({len(names)}) do not match the model's ({len(self.genes)}): "
-                         f"{detail}; subset and order the data as the model was built (cells[:, model.genes])")
+        require_genes(adata, self.genes, self.gene_key, what="the cell lines'")
 
     # ------------------------------------------------------------------------------------------ inputs
     def add_drugs(self, drugs: Mapping[str, str]) -> None:
