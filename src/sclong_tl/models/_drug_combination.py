@@ -37,8 +37,8 @@ class DrugCombinationModel(DrugModel):
     dropout
         Dropout probability (default 0.2, DeepDDS's).
 
-    Methods :meth:`~sclong_tl.models.DrugModel.fit`, :meth:`~sclong_tl.models.DrugModel.predict`, :meth:`~sclong_tl.models.DrugModel.score`, :meth:`~sclong_tl.models.DrugModel.save`
-    and :meth:`~sclong_tl.models.DrugModel.load` are described on :class:`~sclong_tl.models.DrugModel`.
+    The methods (``fit``, ``predict``, ``score``, ``save``, ``load``) are described on
+    :class:`~sclong_tl.models.DrugModel`.
 
     Attributes
     ----------
