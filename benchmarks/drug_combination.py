@@ -58,7 +58,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", required=True, help="splits.csv (row-aligned with DeepDDS's new_labels_0_10.csv)")
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)
     add_common_arguments(parser)
     args = parser.parse_args()
