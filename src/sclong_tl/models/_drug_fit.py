@@ -103,6 +103,9 @@ def fit(model: DrugModel, examples: pd.DataFrame, *, validation: pd.DataFrame | 
                 validation_loss = _evaluate(model, held_out, finetune)
                 history.append({"epoch": epoch, "train_loss": train_loss, "validation_loss": validation_loss})
                 bar.set_postfix(train=f"{train_loss:.4f}", validation=f"{validation_loss:.4f}")
+                if not math.isfinite(validation_loss):
+                    raise ValueError(f"training diverged at epoch {epoch} (validation loss {validation_loss}); "
+                                     "lower lr= or check the inputs")
                 if validation_loss < best_loss - 1e-6:
                     best_loss, stale = validation_loss, 0
                     best_state = _snapshot(model, finetune)
