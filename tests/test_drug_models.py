@@ -12,7 +12,10 @@ import sclong_tl as sl
 from _drug_helpers import load_tgsa_slice
 
 DRUGS = ["Camptothecin", "Gefitinib", "Docetaxel", "Cytarabine", "Vinblastine", "Dabrafenib", "Nilotinib", "Olaparib"]
+# a 706-gene panel covers few of the vocabulary's commonly expressed genes: match_genes warns, as it should
+pytestmark = pytest.mark.filterwarnings("ignore:only .* commonly expressed genes:UserWarning")
 FIT = {"max_epochs": 3, "batch_size": 16, "patience": 2}
+FIT_PAIRS = {"max_epochs": 2, "batch_size": 128, "patience": 2}  # the combination head is wide: few, large steps
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +48,8 @@ def response(tgsa, pairs, drugs, scfm):
 
 
 def test_response_fit_predict_score_save_load(response, tgsa, pairs, tmp_path):
-    assert response.features.n_features == 706 and response.features.scfm["name"] == "sclong-default"
+    assert 700 <= response.features.n_features <= 706  # TGSA's 2019 symbols: one gene misses the vocabulary
+    assert response.features.scfm["name"] == "sclong-default"
     assert 1 <= len(response.history) <= 3 and response.fit_params["n_validation"] > 0
     known = pairs[pairs["cell_line"].isin(response.cell_lines)]
     predicted = response.predict(known)
@@ -100,7 +104,7 @@ def test_bad_cell_lines_and_genes(tgsa, scfm, drugs):
     with pytest.raises(ValueError, match="negative values"):  # z-scores are not what scLong reads
         sl.tl.DrugResponseModel(tgsa.cells[:3], scfm, drugs=drugs)
     strange = tgsa.cells[:3].copy()
-    strange.var_names = [f"gene{i}" for i in range(strange.n_vars)]
+    strange.var_names = [f"not_a_gene_{i}" for i in range(strange.n_vars)]
     with pytest.raises(ValueError, match="none of the 706 dataset genes"):
         sl.tl.DrugResponseModel(strange, scfm, layer="shifted", drugs=drugs)
     model = sl.tl.DrugResponseModel(tgsa.cells[:3], None, drugs=drugs)
@@ -133,7 +137,7 @@ def test_combination_is_symmetric_and_round_trips(tgsa, pairs, drugs, scfm, tmp_
     examples = _combination_examples(pairs)
     assert examples["label"].nunique() == 2
     model = sl.tl.DrugCombinationModel(tgsa.cells, scfm, layer="shifted", drugs=drugs, progress=False)
-    model.fit(examples, **FIT)
+    model.fit(examples, **FIT_PAIRS)
     predicted = model.predict(examples)
     swapped = model.predict(examples.rename(columns={"drug1": "drug2", "drug2": "drug1"}))
     np.testing.assert_array_equal(predicted["prediction"].to_numpy(), swapped["prediction"].to_numpy())
@@ -156,9 +160,9 @@ def test_combination_on_deepdds(tmp_path):
     name = dict(zip(smiles["smile"], smiles["name"], strict=True))
     examples = pd.DataFrame({"cell_line": labels["cell"], "drug1": labels["drug1"].map(name),
                              "drug2": labels["drug2"].map(name), "label": labels["label"]})
-    examples = examples[examples["cell_line"].isin(features.obs_names)].iloc[:300]
+    examples = examples[examples["cell_line"].isin(features.obs_names)].iloc[:200]
     drugs = {n: s for s, n in name.items() if n in set(examples["drug1"]) | set(examples["drug2"])}
-    model = sl.tl.DrugCombinationModel(features, None, drugs=drugs, progress=False).fit(examples, **FIT)
+    model = sl.tl.DrugCombinationModel(features, None, drugs=drugs, progress=False).fit(examples, **FIT_PAIRS)
     assert model.score(examples)["n"] == len(examples)
 
 
