@@ -140,3 +140,22 @@ def obs_labels(adata: AnnData, key: str) -> Any:
         raise ValueError(f"obs[{key!r}] has no value for {missing:,} of {len(column):,} cells (NaN); label them or "
                          f"drop them first (adata[adata.obs[{key!r}].notna()].copy())")
     return column.astype(str).to_numpy()
+
+
+def require_genes(data: Any, genes: list[str], gene_key: str | None = None, *, what: str = "the data's") -> None:
+    """Check that ``data`` has exactly ``genes`` in that order (scvi's ``_validate_var_names``).
+
+    Raises
+    ------
+    ValueError
+        Naming the first missing and extra genes, or saying that only the order differs.
+    """
+    names = gene_names(data, gene_key)
+    if names == genes:
+        return
+    missing = [gene for gene in genes if gene not in set(names)]
+    extra = [gene for gene in names if gene not in set(genes)]
+    detail = (f"missing {missing[:5]}, not in the model {extra[:5]}" if missing or extra
+              else "same genes in another order")
+    raise ValueError(f"{what} genes ({len(names)}) do not match the model's ({len(genes)}): {detail}; subset and "
+                     "order the data as the model was trained (adata[:, model.genes])")

@@ -5,6 +5,10 @@ Downloads go to ``<cache>/datasets/`` (``SCLONG_TL_CACHE``, see :attr:`sclong_tl
 The hosts of these files publish no sha256, so none is enforced: after every download the file's structure is
 validated instead, and a file that fails is deleted from the cache with an error saying what is wrong.
 Pre-fetch on a login node with ``sclong-tl download NAME``.
+
+Drug tasks (paper Fig. 4; sha256-checked files from public GitHub repositories, see
+:mod:`sclong_tl._drug_datasets`): :func:`gdsc_tgsa` (drug response, ln IC50) and :func:`deepdds_oneil` (drug
+combinations).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from . import _download
+from ._drug_datasets import DrugCombinationData, DrugResponseData, deepdds_oneil, gdsc_tgsa  # noqa: F401
 from ._io import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover

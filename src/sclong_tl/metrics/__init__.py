@@ -2,6 +2,7 @@
 
 - :func:`silhouette_batch_asw` - batch ASW via scib-metrics (paper Fig. 6).
 - :func:`aupr_ratio`, :func:`epr` - GRN recovery against a ground-truth network (paper Fig. 5).
+- :func:`response_scores`, :func:`combination_scores` - drug response and drug combinations (paper Fig. 4).
 - :func:`top_de_genes`, :func:`perturbation_scores`, :func:`gi_magnitude` - perturbation prediction (paper Fig. 2);
   :func:`simulation_split` (GEARS' split), :func:`parse_condition` / :func:`canonical_condition` /
   :func:`seen_category` (GEARS notation) and the baselines :func:`no_change_prediction`,
@@ -28,6 +29,8 @@ _LAZY = {
     "gi_magnitude": "sclong_tl.metrics._perturbation",
     "simulation_split": "sclong_tl.metrics._splits",
     "SimulationSplit": "sclong_tl.metrics._splits",
+    "response_scores": "sclong_tl.metrics._drug",
+    "combination_scores": "sclong_tl.metrics._drug",
     "no_change_prediction": "sclong_tl.metrics._baselines",
     "additive_prediction": "sclong_tl.metrics._baselines",
     "mean_change_prediction": "sclong_tl.metrics._baselines",

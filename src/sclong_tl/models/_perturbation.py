@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sclong_tl._anndata import gene_names
+from sclong_tl._anndata import require_genes
 from sclong_tl.metrics._conditions import canonical_condition, parse_condition, parse_conditions
 
 from ._controls import ControlCells
@@ -170,15 +170,7 @@ class PerturbationModel:
         ValueError
             Naming the first differences when the genes (``var_names`` or ``var[gene_key]``) differ.
         """
-        names = gene_names(adata, self.gene_key)
-        if names == self.genes:
-            return
-        missing = [gene for gene in self.genes if gene not in set(names)]
-        extra = [gene for gene in names if gene not in set(self.genes)]
-        detail = (f"missing {missing[:5]}, not in the model {extra[:5]}" if missing or extra
-                  else "same genes in another order")
-        raise ValueError(f"the data's genes ({len(names)}) do not match the model's ({len(self.genes)}): {detail}; "
-                         f"subset and order the data as the model was trained (adata[:, model.genes])")
+        require_genes(adata, self.genes, self.gene_key)
 
     # ---------------------------------------------------------------------------------------- conditions
     def resolve(self, conditions: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray]:

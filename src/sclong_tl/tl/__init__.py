@@ -4,6 +4,8 @@ Tools (scanpy's contract: keyword-only options, ``key_added``, ``copy=False`` ->
 through ``modality=``): :func:`embed`, :func:`grn` (read its result with :func:`grn_network`),
 :func:`predict_perturbation` (returns a new AnnData of predictions, like :func:`scanpy.get.aggregate`).
 
+Drug models (paper Fig. 4): :class:`DrugResponseModel` (ln IC50), :class:`DrugCombinationModel` (synergy).
+
 GRN steps (see :mod:`sclong_tl.tl._grn`): :func:`select_network_genes`, :func:`encode_network_genes`,
 :func:`initial_adjacency`, :func:`refine_adjacency`.
 """
@@ -18,6 +20,8 @@ _LAZY = {
     "grn_network": "sclong_tl.tl._grn",
     "predict_perturbation": "sclong_tl.tl._perturbation",
     "PerturbationModel": "sclong_tl.models._perturbation",
+    "DrugResponseModel": "sclong_tl.models._drug_response",
+    "DrugCombinationModel": "sclong_tl.models._drug_combination",
     "select_network_genes": "sclong_tl.tl._grn_similarity",
     "encode_network_genes": "sclong_tl.tl._grn_similarity",
     "initial_adjacency": "sclong_tl.tl._grn_similarity",
