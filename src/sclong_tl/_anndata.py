@@ -123,7 +123,7 @@ def gene_names(data: Any, gene_key: str | None = None, *, modality: str = DEFAUL
 
 
 def obs_labels(adata: AnnData, key: str) -> Any:
-    """``adata.obs[key]`` as an array of strings (e.g. perturbation conditions), with a clear error if absent."""
+    """``adata.obs[key]`` as an array of strings (for example perturbation conditions), with a clear error if absent."""
     if key not in adata.obs:
         raise KeyError(f"obs[{key!r}] not found; columns: {list(adata.obs.columns)}")
     return adata.obs[key].astype(str).to_numpy()
