@@ -137,4 +137,4 @@ def test_duplicated_edge_keeps_its_strongest_weight():
     assert frame.loc[("A", "C"), "score"] == 0.95
     strongest = _net({(s, t): w for s, t, w in rows if (s, t, w) != ("A", "C", 0.05)})
     assert aupr_ratio(net, TRUTH) == pytest.approx(aupr_ratio(strongest, TRUTH))
-    assert epr(net, TRUTH) == pytest.approx((2 / 2) / (2 / 6))  # A->C 0.95 and B->D 0.4 are the top two
+    assert epr(net, TRUTH) == pytest.approx((1 / 2) / (2 / 6))  # top two: A->C 0.95 (true), A->B 0.9
