@@ -39,7 +39,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx_autodoc_typehints",
 ]
-source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb", ".rst": "restructuredtext"}
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
 templates_path = ["_templates"]
 
@@ -75,6 +75,7 @@ napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_use_rtype = True
 napoleon_use_param = True
+napoleon_use_ivar = True  # an "Attributes" section lists fields; properties get their own entries (no duplicates)
 napoleon_custom_sections = [("Params", "Parameters")]
 typehints_defaults = "braces"
 always_document_param_types = False

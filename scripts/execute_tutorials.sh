@@ -30,3 +30,4 @@ for name in sys.argv[1:]:
     nbformat.write(notebook, path)
     print(f"executed {path.name} in {time.perf_counter() - start:.0f} s", flush=True)
 PY
+"$PYTHON" scripts/scrub_notebook_outputs.py "$@"  # no paths of this machine in the stored outputs

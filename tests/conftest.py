@@ -43,3 +43,28 @@ def reference_counts():
     import numpy as np
 
     return np.load(REFERENCE_A / "counts.npy").astype(np.float64)
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch):
+    """Tests never reach the internet: a socket may only connect to 127.0.0.1 / ::1 (see tests/_http_server.py)."""
+    import socket
+
+    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def _check(sock: socket.socket, address) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0] if isinstance(address, tuple) else address
+            if host not in ("127.0.0.1", "::1", "localhost"):
+                raise OSError(f"tests may only connect to the loopback server, not {address!r}")
+
+    def guarded_connect(sock, address):
+        _check(sock, address)
+        return connect(sock, address)
+
+    def guarded_connect_ex(sock, address):
+        _check(sock, address)
+        return connect_ex(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)

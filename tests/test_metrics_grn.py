@@ -126,3 +126,15 @@ def test_real_hesc_labels_against_independent_computation():
     exact = truth.assign(weight=1.0)
     assert epr(exact, truth) == pytest.approx(1 / density)
     assert aupr_ratio(exact, truth) == pytest.approx(1 / density)
+
+
+def test_duplicated_edge_keeps_its_strongest_weight():
+    # A->C listed twice: with 0.05 it would rank last, with 0.95 first; the strongest listing counts
+    rows = [("A", "B", 0.9), ("A", "C", 0.05), ("A", "C", 0.95), ("A", "D", 0.1), ("B", "A", 0.3), ("B", "C", 0.2),
+            ("B", "D", 0.4)]
+    net = pd.DataFrame(rows, columns=["source", "target", "weight"])
+    frame = candidate_edges(net, TRUTH).set_index(["source", "target"])
+    assert frame.loc[("A", "C"), "score"] == 0.95
+    strongest = _net({(s, t): w for s, t, w in rows if (s, t, w) != ("A", "C", 0.05)})
+    assert aupr_ratio(net, TRUTH) == pytest.approx(aupr_ratio(strongest, TRUTH))
+    assert epr(net, TRUTH) == pytest.approx((1 / 2) / (2 / 6))  # top two: A->C 0.95 (true), A->B 0.9

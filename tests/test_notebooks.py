@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,37 @@ def test_notebook_has_figures(path):
     images = [output for cell in _code_cells(path) for output in cell.get("outputs", [])
               if "image/png" in output.get("data", {})]
     assert images, f"{path.name} stores no figure"
+
+
+# ----------------------------------------------------------------------------------------- what users can run
+# Paths a user who installed the package does not have: the repository's folders and the project's shared data.
+_FOREIGN_PATH = re.compile(r"""["'](?:\.\./|/|~)|shared/data|tests/data|docs/_static|benchmarks/""")
+_MACHINE_PATH = re.compile(r"(?:/work/|/home/|/root/|/Users/|/tmp/tmp|[\w/]+/site-packages/)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+def test_notebook_reads_nothing_outside_the_package(path):
+    """Tutorial code reads data only through the package (sl.datasets, bundled files, downloads it checks)."""
+    for index, cell in enumerate(_code_cells(path)):
+        source = "".join(cell["source"])
+        found = _FOREIGN_PATH.search(source)
+        assert found is None, f"{path.name}, code cell {index}: a path outside the package ({found.group(0)!r})"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+def test_stored_outputs_show_no_machine_paths(path):
+    """Outputs do not show where the notebook was executed (scripts/scrub_notebook_outputs.py removes them)."""
+    for index, cell in enumerate(_code_cells(path)):
+        for output in cell.get("outputs", []):
+            texts = ["".join(output.get("text", ""))]
+            texts += ["".join(value) for key, value in output.get("data", {}).items() if key.startswith("text/")]
+            for text in texts:
+                found = _MACHINE_PATH.search(text)
+                assert found is None, f"{path.name}, code cell {index}: output shows {found.group(0)!r}"
+
+
+def test_path_check_catches_foreign_paths():
+    for source in ('pd.read_csv("../docs/_static/x.csv")', 'Path("../../shared/data")', "open('/work/x')",
+                   'Path("tests/data/reference_A")'):
+        assert _FOREIGN_PATH.search(source), source
+    assert _FOREIGN_PATH.search('sl.datasets.cellbench()\nf"{name}.npy"') is None

@@ -190,3 +190,23 @@ def test_mixed_ensembl_and_symbols_each_resolved_by_kind(vocabulary):
     assert sum(n for kind, n in report["n_matched_by_kind"].items() if kind != "ensembl") == symbol_match.n_matched
     assert sum(report["n_by_kind"].values()) == mixed.n_dataset
     assert alone.id_type == "ensembl" and symbol_match.id_type == "symbol"
+
+
+def test_gene_with_several_ensembl_ids_maps_to_the_first_in_the_vocabulary():
+    """HGNC lists some genes with several Ensembl IDs; the one the vocabulary holds must be used."""
+    from sclong_tl.genes import symbol_table
+
+    vocabulary = default_vocabulary()
+    in_vocabulary = set(vocabulary)
+    table = symbol_table()
+    cases = {}
+    for symbol in table.current:
+        ids = table.ensembl_ids(symbol)
+        if len(ids) > 1 and ids[0] not in in_vocabulary and any(i in in_vocabulary for i in ids[1:]):
+            cases[symbol] = next(i for i in ids if i in in_vocabulary)
+    assert len(cases) >= 5, "the shipped tables should hold genes whose first Ensembl ID is outside the vocabulary"
+    symbols = sorted(cases)[:50]
+    match = pp.match_genes(symbols, vocabulary)
+    positions = {gene: index for index, gene in enumerate(vocabulary)}
+    assert (match.var_index >= 0).all()
+    assert list(match.var_index) == [positions[cases[symbol]] for symbol in symbols]

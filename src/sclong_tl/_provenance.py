@@ -45,5 +45,5 @@ def params_record(tool: str, model: _Named | None = None, /, **params: Any) -> d
 
 
 def log_added(tool: str, fields: Iterable[str], detail: str = "") -> None:
-    """The info line of a tool call: what was added, e.g. ``embed: added .obsm['X_sclong'], .uns['sclong']``."""
+    """The info line of a tool call: what was added, for example ``embed: added .obsm['X_sclong'], .uns['sclong']``."""
     logger.info("%s: added %s%s", tool, ", ".join(fields), f" ({detail})" if detail else "")

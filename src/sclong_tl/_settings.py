@@ -32,7 +32,10 @@ class Settings:
         Show tqdm progress bars on long work (when a tool's ``progress`` argument is None).
     verbosity
         0: warnings only, no progress bars; 1 (default): one line per tool call saying what was added;
-        2: also debug lines. Drives the handler of the ``sclong_tl`` logger (see :mod:`sclong_tl._progress`).
+        2: also debug lines. Drives the handler of the ``sclong_tl`` logger.
+    cache_dir
+        Where downloaded weights (``<cache_dir>/weights``) and datasets (``<cache_dir>/datasets``) are kept:
+        ``SCLONG_TL_CACHE`` when set, else pooch's per-user cache folder for ``sclong_tl``.
     """
 
     device: str = "auto"

@@ -265,7 +265,7 @@ def fetch(name: str, *, progress: bool = True, cache_dir: str | os.PathLike | No
 
 def norman2019(*, path: str | os.PathLike | None = None, backed: Literal["r"] | None = None, progress: bool = True,
                cache_dir: str | os.PathLike | None = None) -> AnnData:
-    """Norman et al. 2019 Perturb-seq (K562, CRISPRa, single and double perturbations) as processed by GEARS.
+    """Norman et al., 2019 Perturb-seq (K562, CRISPRa, single and double perturbations) as processed by GEARS.
 
     Downloads GEARS' ``norman.zip`` (Harvard Dataverse, about 170 MB; the ``.h5ad`` inside is about 2.2 GB) once
     into the cache and reads ``norman/perturb_processed.h5ad``. Without a published checksum, the structure is
@@ -297,7 +297,7 @@ def norman2019(*, path: str | os.PathLike | None = None, backed: Literal["r"] | 
 
 def pancreas_scib(*, path: str | os.PathLike | None = None, backed: Literal["r"] | None = None,
                   progress: bool = True, cache_dir: str | os.PathLike | None = None) -> AnnData:
-    """The scIB human pancreas benchmark (the paper's batch-integration dataset, Fig. 6).
+    """The scIB human pancreas benchmark (the paper's batch-integration dataset, figure 6).
 
     Downloads ``human_pancreas_norm_complexBatch.h5ad`` (scIB's figshare deposit) once into the cache; the
     structure (obs ``tech`` and ``celltype``) is validated after download.
@@ -322,7 +322,7 @@ def pancreas_scib(*, path: str | os.PathLike | None = None, backed: Literal["r"]
 
 
 def cellbench() -> AnnData:
-    """CellBench (Tian et al. 2019): three lung-cancer cell lines measured by CEL-seq2 and Drop-seq, raw UMI counts.
+    """CellBench (Tian et al., 2019): three lung-cancer cell lines measured by CEL-seq2 and Drop-seq, raw UMI counts.
 
     Reads the small real subset shipped with the package at :data:`CELLBENCH_PATH` (MIT licence).
 
@@ -337,3 +337,9 @@ def cellbench() -> AnnData:
     adata = anndata.read_h5ad(CELLBENCH_PATH)
     logger.info("cellbench: %d cells x %d genes", adata.n_obs, adata.n_vars)
     return adata
+
+
+from ._datasets_beeline import beeline_mdc  # noqa: E402  (loaders in their own modules)
+from ._datasets_bundled import papalexi2021  # noqa: E402
+
+__all__ = ["available", "beeline_mdc", "cellbench", "fetch", "norman2019", "pancreas_scib", "papalexi2021"]

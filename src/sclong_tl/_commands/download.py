@@ -1,4 +1,4 @@
-"""``sclong-tl download``: pre-fetch registered weights or datasets into the cache (e.g. on a login node)."""
+"""``sclong-tl download``: pre-fetch registered weights or datasets into the cache (for example on a login node)."""
 
 from __future__ import annotations
 

@@ -60,7 +60,17 @@ def fraction_ensembl(names: Sequence[str]) -> float:
 
 
 def looks_like_ensembl(names: Sequence[str]) -> bool:
-    """Whether at least half of ``names`` are Ensembl gene IDs (the auto-detection used by :mod:`sclong_tl.pp`)."""
+    """Whether at least half of ``names`` are Ensembl gene IDs (the auto-detection used by :mod:`sclong_tl.pp`).
+
+    Parameters
+    ----------
+    names
+        Gene names.
+
+    Returns
+    -------
+    True when at least half of the names look like ``ENSG...`` IDs (with or without a version).
+    """
     return fraction_ensembl(names) >= 0.5
 
 

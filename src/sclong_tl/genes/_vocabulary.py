@@ -28,6 +28,10 @@ def common_genes() -> frozenset[str]:
     """Ensembl IDs of commonly expressed genes (detected in >= 10 % of cells in most pretraining-corpus datasets).
 
     :func:`sclong_tl.pp.match_genes` warns when a dataset provides fewer than half of the vocabulary's ones.
+
+    Returns
+    -------
+    Versionless Ensembl gene IDs.
     """
     return common_genes_frozenset()
 

@@ -22,7 +22,19 @@ def _frame(rows: dict[str, np.ndarray], genes: Sequence[str]) -> pd.DataFrame:
 
 
 def no_change_prediction(control: pd.Series, conditions: Sequence[str]) -> pd.DataFrame:
-    """No-Change baseline: every condition predicted as the control mean profile (``control``, a Series)."""
+    """No-Change baseline: every condition predicted as the control mean profile.
+
+    Parameters
+    ----------
+    control
+        Mean profile of the control cells (a Series indexed by gene).
+    conditions
+        Conditions to predict.
+
+    Returns
+    -------
+    DataFrame conditions x genes, every row equal to ``control``.
+    """
     base = control.to_numpy(dtype=np.float64)
     return _frame({c: base for c in conditions}, control.index)
 

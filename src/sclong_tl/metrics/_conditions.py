@@ -57,7 +57,19 @@ def parse_conditions(conditions: Iterable[str], *, control: str = "ctrl") -> lis
 
 
 def canonical_condition(genes: Sequence[str], *, control: str = "ctrl") -> str:
-    """GEARS name of a condition: ``control``, ``"A+ctrl"`` or ``"A+B"``."""
+    """GEARS name of a condition: ``control``, ``"A+ctrl"`` or ``"A+B"``.
+
+    Parameters
+    ----------
+    genes
+        The perturbed genes (none, one or two).
+    control
+        Name of the control condition.
+
+    Returns
+    -------
+    The condition name (two genes in the given order).
+    """
     genes = tuple(genes)
     if not genes:
         return control
@@ -67,7 +79,21 @@ def canonical_condition(genes: Sequence[str], *, control: str = "ctrl") -> str:
 
 
 def seen_category(condition: str, train_genes: Iterable[str], *, control: str = "ctrl") -> str:
-    """``"Seen k/n"``: how many of a condition's ``n`` perturbed genes are among ``train_genes``."""
+    """``"Seen k/n"``: how many of a condition's ``n`` perturbed genes are among ``train_genes``.
+
+    Parameters
+    ----------
+    condition
+        A condition in GEARS notation (``"A+ctrl"``, ``"A+B"``).
+    train_genes
+        Genes perturbed in the training conditions.
+    control
+        Name of the control condition.
+
+    Returns
+    -------
+    ``"Seen 0/1"``, ``"Seen 1/1"``, ``"Seen 0/2"``, ``"Seen 1/2"`` or ``"Seen 2/2"``.
+    """
     genes = parse_condition(condition, control=control)
     if not genes:
         raise ValueError("the control condition has no Seen category")

@@ -21,7 +21,7 @@ def dense(X: Any) -> np.ndarray:
 
 
 def _welch_t(group: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Welch t statistic per gene (scanpy's ``t-test``; NaN, e.g. two constant groups, becomes 0)."""
+    """Welch t statistic per gene (scanpy's ``t-test``; NaN, for example two constant groups, becomes 0)."""
     n_group, n_reference = group.shape[0], reference.shape[0]
     if n_group < 2 or n_reference < 2:
         raise ValueError("a t-test needs at least 2 cells in the condition and in the control")
@@ -98,7 +98,18 @@ def de_gene_indices(group: np.ndarray, reference: np.ndarray, n_genes: int = 20,
                     method: str = "t-test") -> np.ndarray:
     """Column indices of the top DE genes of ``group`` (cells x genes) against ``reference`` cells.
 
-    See :func:`top_de_genes` for ``method``; ties keep the column order.
+    Parameters
+    ----------
+    group, reference
+        Expression of the perturbed and of the control cells, cells x genes (same genes).
+    n_genes
+        How many genes to return.
+    method
+        ``"t-test"`` or ``"non_dropout"``, as in :func:`top_de_genes`.
+
+    Returns
+    -------
+    int array of at most ``n_genes`` column indices, strongest first; ties keep the column order.
     """
     if method not in DE_METHODS:
         raise ValueError(f"method must be one of {DE_METHODS}, got {method!r}")

@@ -1,4 +1,4 @@
-"""GRN recovery against a ground-truth network: AUPR ratio and EPR (paper Fig. 5, as in BEELINE and DeepSEM).
+"""GRN recovery against a ground-truth network: AUPR ratio and EPR (paper figure 5, as in BEELINE and DeepSEM).
 
 Candidate edges
 ---------------

@@ -1,4 +1,4 @@
-"""Batch-integration metrics on an embedding: batch ASW (paper Fig. 6) and biology conservation (scIB style)."""
+"""Batch-integration metrics on an embedding: batch ASW (paper figure 6) and biology conservation (scIB style)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def silhouette_batch_asw(
     rescale: bool = True,
     chunk_size: int = 256,
 ) -> float:
-    """Batch ASW of an embedding, as scIB and the scLong paper (Fig. 6) compute it.
+    """Batch ASW of an embedding, as scIB and the scLong paper (figure 6) compute it.
 
     For every cell-type label with cells from at least two batches, the silhouette of each cell with respect to
     its batch is computed (euclidean distances), turned into ``1 - |s|`` and averaged over the label's cells; the

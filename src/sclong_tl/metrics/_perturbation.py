@@ -1,4 +1,4 @@
-"""Perturbation-prediction scores (paper Fig. 2).
+"""Perturbation-prediction scores (paper figure 2).
 
 - :func:`perturbation_scores` - MSE and Pearson of predicted vs true change (all genes and top DE genes).
 - :func:`gi_magnitude` - genetic-interaction magnitude ``sqrt(a^2 + b^2)`` of
@@ -23,7 +23,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def as_profile_frame(profiles: Any, genes: Sequence[str] | None = None) -> pd.DataFrame:
-    """Mean profiles (conditions x genes) as a DataFrame from a DataFrame, an AnnData or a mapping."""
+    """Mean profiles (conditions x genes) as a DataFrame from a DataFrame, an AnnData or a mapping.
+
+    Parameters
+    ----------
+    profiles
+        A DataFrame (conditions x genes), an AnnData (``obs_names`` conditions, ``var_names`` genes; for example
+        the result of :func:`sclong_tl.predict_perturbation`) or a mapping condition -> profile.
+    genes
+        Gene names for profiles given without them (arrays in a mapping).
+
+    Returns
+    -------
+    DataFrame conditions x genes.
+    """
     import pandas as pd
 
     if isinstance(profiles, pd.DataFrame):
@@ -119,7 +132,7 @@ def gi_magnitude(
     method: str = "ols",
     return_coefficients: bool = False,
 ) -> float | dict[str, float]:
-    """Genetic-interaction magnitude of a double perturbation (Norman et al. 2019; GEARS; scLong Fig. 2).
+    """Genetic-interaction magnitude of a double perturbation (Norman et al., 2019; GEARS; scLong figure 2).
 
     Fits ``delta_ab ~ a * delta_a + b * delta_b + c`` over genes (changes against control) and returns
     ``sqrt(a^2 + b^2)``: about 1 for an additive pair, above 1 for synergy, below 1 for buffering.

@@ -170,7 +170,14 @@ def _performer_parameters(dim: int, depth: int, heads: int, dim_head: int, ff_mu
 def count_parameters(config: ScLongConfig) -> int:
     """Number of trainable parameters of :class:`~sclong_tl.model.ScLong` for ``config``, without building it.
 
-    The official ``"sclong-1b"`` preset gives 1,006,086,461.
+    Parameters
+    ----------
+    config
+        The model's hyper-parameters (:func:`get_config` turns a preset name into one).
+
+    Returns
+    -------
+    The parameter count; the official ``"sclong-1b"`` preset gives 1,006,086,461.
     """
     d, big, positions, hidden = config.base_dim, config.large_dim, config.n_positions, config.expression_hidden
     total = (hidden + hidden) + (hidden * d + d)  # expression encoder fc1, fc2

@@ -1,4 +1,4 @@
-"""Genetic perturbation prediction with scLong representations (GEARS-style; paper Fig. 2).
+"""Genetic perturbation prediction with scLong representations (GEARS-style; paper figure 2).
 
 :class:`PerturbationModel` fits :class:`~sclong_tl.model.perturbation.PerturbationNetwork` on an AnnData of
 perturbation experiments; :func:`sclong_tl.predict_perturbation` is the one-call tool.

@@ -1,4 +1,4 @@
-"""GRN-recovery plots (paper Fig. 5): precision-recall curves and AUPR-ratio / EPR bars."""
+"""GRN-recovery plots (paper figure 5): precision-recall curves and AUPR-ratio / EPR bars."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def grn_scores(
     show: bool | None = None,
     save: str | os.PathLike | None = None,
 ) -> list[Axes] | None:
-    """Bar charts of GRN scores per method, one panel per metric (the AUPR-ratio / EPR bars of Fig. 5).
+    """Bar charts of GRN scores per method, one panel per metric (the AUPR-ratio / EPR bars of figure 5).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Batch-integration bar chart (paper Fig. 6)."""
+"""Batch-integration bar chart (paper figure 6)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def batch_asw(
     show: bool | None = None,
     save: str | os.PathLike | None = None,
 ) -> Axes | None:
-    """Bar chart of batch ASW per embedding, as the paper's Fig. 6 (higher = batches better mixed).
+    """Bar chart of batch ASW per embedding, as the paper's figure 6 (higher = batches better mixed).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Gene-similarity clustermap with marker genes highlighted (paper Fig. 8)."""
+"""Gene-similarity clustermap with marker genes highlighted (paper figure 8)."""
 
 from __future__ import annotations
 

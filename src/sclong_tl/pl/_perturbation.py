@@ -1,4 +1,4 @@
-"""Perturbation-prediction plots (paper Fig. 2): Seen-split bars and the GI-magnitude scatter."""
+"""Perturbation-prediction plots (paper figure 2): Seen-split bars and the GI-magnitude scatter."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def perturbation_scores(
     show: bool | None = None,
     save: str | os.PathLike | None = None,
 ) -> Axes | None:
-    """Grouped bars of a perturbation metric per split scenario and method (the Seen-split bars of Fig. 2).
+    """Grouped bars of a perturbation metric per split scenario and method (the Seen-split bars of figure 2).
 
     Parameters
     ----------

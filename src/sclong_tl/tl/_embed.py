@@ -1,4 +1,4 @@
-"""Zero-shot cell and gene embeddings from scLong's per-gene representations (paper Fig. 6 and Fig. 8)."""
+"""Zero-shot cell and gene embeddings from scLong's per-gene representations (paper figure 6 and figure 8)."""
 
 from __future__ import annotations
 

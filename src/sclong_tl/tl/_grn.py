@@ -83,7 +83,7 @@ def grn(
     copy: bool = False,
     progress: bool | None = None,
 ) -> AnnData | Any | None:
-    """Infer a gene regulatory network from scLong's per-gene representations (paper Fig. 5).
+    """Infer a gene regulatory network from scLong's per-gene representations (paper figure 5).
 
     Each selected gene's representations over the cells give a gene-gene similarity; with a zero diagonal and
     each target's incoming weights L1-normalised it is the initial adjacency, which DeepSEM's beta-VAE

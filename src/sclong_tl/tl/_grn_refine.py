@@ -86,6 +86,23 @@ def refine_adjacency(expression: np.ndarray, adjacency: np.ndarray, *, n_epochs:
     initialisation, jitter, shuffling, reparameterisation noise) comes from one generator seeded with
     ``random_state``; the global RNG is untouched.
 
+    Parameters
+    ----------
+    expression
+        ``(cells, genes)`` expression (standardised per gene here).
+    adjacency
+        ``(genes, genes)`` starting adjacency (:func:`initial_adjacency`).
+    n_epochs
+        Training epochs.
+    random_state
+        Seed of every random draw.
+    device
+        Torch device.
+    progress
+        Show a progress bar.
+    **params
+        Overrides of :data:`REFINE_DEFAULTS`.
+
     Returns
     -------
     The trained adjacency (diagonal zero) and one dict of mean losses per epoch.

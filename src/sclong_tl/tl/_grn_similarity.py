@@ -73,7 +73,17 @@ class SimilarityStatistics:
 
 
 def initial_adjacency(similarity: np.ndarray) -> np.ndarray:
-    """Zero diagonal, then each target's incoming weights L1-normalised (uniform when all are zero)."""
+    """Zero diagonal, then each target's incoming weights L1-normalised (uniform when all are zero).
+
+    Parameters
+    ----------
+    similarity
+        Gene x gene similarity (entry ``[i, j]``: edge gene i -> gene j).
+
+    Returns
+    -------
+    float array of the same shape: the initial adjacency for :func:`refine_adjacency`.
+    """
     adjacency = np.array(similarity, dtype=np.float64)
     np.fill_diagonal(adjacency, 0.0)
     totals = np.abs(adjacency).sum(axis=0)
@@ -221,7 +231,22 @@ def encode_network_genes(data: AnnData, model: ScLongModel, selection: GeneSelec
                          ) -> tuple[SimilarityStatistics, np.ndarray]:
     """Encode the cells once: similarity statistics of the selected genes and their model-space expression.
 
-    ``value_kind`` is the :func:`~sclong_tl.pp.detect_values` result for the matrix (None: detected here).
+    Parameters
+    ----------
+    data
+        AnnData with raw counts or log1p-normalised values.
+    model
+        The scLong model.
+    selection
+        The network genes (:func:`select_network_genes`).
+    layer, gene_key
+        Where the expression and the gene names are (as in :func:`sclong_tl.grn`).
+    batch_size
+        Cells per forward pass (None: chosen from the device).
+    progress
+        Show a progress bar (None: :attr:`sclong_tl.settings.progress`).
+    value_kind
+        The :func:`~sclong_tl.pp.detect_values` result for the matrix (None: detected here).
 
     Returns
     -------

@@ -223,7 +223,13 @@ def register(name: str, url: str | os.PathLike, sha256: str | None, *, file_name
 
 
 def unregister(name: str) -> None:
-    """Remove an entry added by :func:`register` (built-in entries come back with their original content)."""
+    """Remove an entry added by :func:`register` (built-in entries come back with their original content).
+
+    Parameters
+    ----------
+    name
+        The registered name.
+    """
     _entry(name)
     builtin = {entry.name: entry for entry in _BUILTIN}
     if name in builtin:
@@ -248,7 +254,19 @@ def _cache_subdir(entry: WeightsEntry) -> str:
 
 
 def cached_path(name: str, *, cache_dir: str | os.PathLike | None = None) -> Path:
-    """Where the weights named ``name`` are (or would be) kept in the cache."""
+    """Where the weights named ``name`` are (or would be) kept in the cache.
+
+    Parameters
+    ----------
+    name
+        A registered name (:func:`available`).
+    cache_dir
+        Cache root; default :attr:`sclong_tl.settings.cache_dir`.
+
+    Returns
+    -------
+    ``<cache_dir>/weights[/<URL hash>]/<file name>``; the file need not exist (nothing is downloaded).
+    """
     entry = _entry(name)
     check_file_name(entry.file_name)
     return _download.cache_dir(_cache_subdir(entry), cache=cache_dir) / entry.file_name
