@@ -37,15 +37,13 @@ class DrugCombinationModel(DrugModel):
     dropout
         Dropout probability (default 0.2, DeepDDS's).
 
+    Notes
+    -----
     The methods (``fit``, ``predict``, ``score``, ``save``, ``load``) are described on
     :class:`~sclong_tl.models.DrugModel`.
 
-    Attributes
-    ----------
-    network
-        The :class:`~sclong_tl.model.drug.DrugCombinationNetwork`.
-    features, drugs, history
-        As for :class:`~sclong_tl.models.DrugResponseModel`.
+    After construction, ``network`` is the :class:`~sclong_tl.model.drug.DrugCombinationNetwork`; ``features``,
+    ``drugs`` and ``history`` are as for :class:`~sclong_tl.models.DrugResponseModel`.
     """
 
     KIND: ClassVar[str] = "drug_combination"

@@ -52,19 +52,14 @@ class DrugResponseModel(DrugModel):
     features
         Prepared cell-line vectors (what :meth:`load` passes).
 
+    Notes
+    -----
     The methods (``fit``, ``predict``, ``score``, ``save``, ``load``) are described on
     :class:`~sclong_tl.models.DrugModel`.
 
-    Attributes
-    ----------
-    network
-        The :class:`~sclong_tl.model.drug.DrugResponseNetwork`.
-    features
-        The cell-line vectors (:class:`~sclong_tl.models._cell_lines.CellLineFeatures`).
-    drugs
-        Known drugs (name -> SMILES).
-    history
-        Per-epoch losses of the last :meth:`fit`.
+    After construction, ``network`` is the :class:`~sclong_tl.model.drug.DrugResponseNetwork`, ``features`` the
+    cell-line vectors, ``drugs`` the known drugs (name to SMILES) and ``history`` the per-epoch losses of the last
+    ``fit``.
 
     Examples
     --------
