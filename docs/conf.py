@@ -112,3 +112,38 @@ html_theme_options = {
     "use_repository_button": True,
     "show_toc_level": 2,
 }
+
+
+# -- prose "Returns" sections -------------------------------------------------------------------------------------
+def _prose_returns(app, what, name, obj, options, lines: list[str]) -> None:
+    """Give a Returns / Yields section of plain sentences the return annotation as its type line.
+
+    Napoleon takes an unindented line under "Returns" for a type, so "The model in eval mode." would render as
+    "Return type: The model in eval mode."; with the annotation as type line and the sentences indented under it,
+    it renders as "Returns: <sentences>" and "Return type: <annotation>". Sections with entries of their own
+    (indented descriptions, ``name : type``) are left as they are.
+    """
+    import inspect
+
+    for index, line in enumerate(lines[:-1]):
+        if line.strip() not in ("Returns", "Yields") or set(lines[index + 1].strip()) != {"-"}:
+            continue
+        end = index + 2
+        while end < len(lines) and lines[end].strip() and not lines[end].startswith(" "):
+            end += 1
+        body = lines[index + 2 : end]
+        if not body or (end < len(lines) and lines[end].startswith(" ")) or " : " in body[0]:
+            return
+        try:
+            annotation = inspect.signature(obj).return_annotation
+        except (TypeError, ValueError):
+            return
+        if annotation is inspect.Signature.empty:
+            return
+        type_line = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
+        lines[index + 2 : end] = [type_line, *(f"    {text}" for text in body)]
+        return
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _prose_returns, priority=400)  # before napoleon (500)

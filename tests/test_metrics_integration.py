@@ -90,3 +90,26 @@ def test_bio_conservation(pca):
     assert bio_conservation(pca, "cell_line", use_rep="X_pca") == scores  # seeded
     with pytest.raises(ValueError, match="at least two labels"):
         bio_conservation(pca.obsm["X_pca"], np.zeros(pca.n_obs), use_rep=None)
+
+
+def test_bio_conservation_nmi_ari_equal_sklearn_on_the_leiden_clusters(pca, monkeypatch):
+    """NMI / ARI are scikit-learn's, between the given labels and the Leiden clustering of the best resolution."""
+    from scib_metrics.metrics import _nmi_ari
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    clusterings: list[np.ndarray] = []
+    original = _nmi_ari._compute_clustering_leiden
+
+    def recording(graph, resolution, seed):
+        clusters = original(graph, resolution, seed)
+        clusterings.append(np.asarray(clusters))
+        return clusters
+
+    monkeypatch.setattr(_nmi_ari, "_compute_clustering_leiden", recording)
+    labels = pca.obs["cell_line"].astype(str).to_numpy()
+    scores = bio_conservation(pca, "cell_line", use_rep="X_pca")
+    assert len(clusterings) == 10  # resolutions 0.2, 0.4, ..., 2.0
+    nmis = [normalized_mutual_info_score(labels, clusters) for clusters in clusterings]
+    best = int(np.argmax(nmis))
+    assert scores["nmi"] == pytest.approx(nmis[best], abs=1e-12)
+    assert scores["ari"] == pytest.approx(adjusted_rand_score(labels, clusterings[best]), abs=1e-12)

@@ -12,6 +12,10 @@ from _reference_helpers import reference_inputs, reference_model_path, reference
 INPUTS = ["inputs", "inputs_masked"]
 
 
+# measured: at most 9.5e-7 (float32 rounding) on both inputs of fixture A; a 10x margin
+PARITY_TOLERANCE = 1e-5
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     return sl.load_model(reference_model_path(str(tmp_path_factory.mktemp("ref"))), device="cpu")
@@ -22,8 +26,8 @@ def test_encode_matches_reference_one_cell_at_a_time(model, name):
     expected_repr, expected_recon, _ = reference_outputs(name)
     representations, reconstruction = model.encode(reference_inputs(name), batch_size=8)
     assert representations.shape == (8, 2000, 32) and reconstruction.shape == (8, 2000)
-    assert np.abs(representations - expected_repr[:, :-1]).max() <= 1e-4
-    assert np.abs(reconstruction - expected_recon[:, :-1]).max() <= 1e-4
+    assert np.abs(representations - expected_repr[:, :-1]).max() <= PARITY_TOLERANCE
+    assert np.abs(reconstruction - expected_recon[:, :-1]).max() <= PARITY_TOLERANCE
 
 
 @pytest.mark.parametrize("name", INPUTS)
@@ -35,7 +39,7 @@ def test_top_k_selection_matches_cpu_topk_of_reference(model, name):
     np.testing.assert_array_equal(output.top_indices.numpy(), expected_top)
     # the pad column is part of the layout: its outputs are returned by the module too
     expected_repr, _, _ = reference_outputs(name)
-    assert np.abs(output.representations.numpy() - expected_repr).max() <= 1e-4
+    assert np.abs(output.representations.numpy() - expected_repr).max() <= PARITY_TOLERANCE
 
 
 def test_cell_output_independent_of_batch_and_order(model):

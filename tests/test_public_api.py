@@ -134,3 +134,10 @@ def test_demo_runs_and_matches_the_reference(capsys):
     printed = capsys.readouterr().out
     assert "matches the reference implementation" in printed and "CellBench cells" in printed
     assert demo.run_reference_demo(demo.REFERENCE_RELEASE) <= 1e-5
+
+
+def test_tests_cannot_reach_the_internet():
+    import socket
+
+    with pytest.raises(OSError, match="loopback"):
+        socket.create_connection(("192.0.2.1", 80), timeout=1)  # TEST-NET-1: refused before any packet
