@@ -21,6 +21,13 @@ def _pair(target: Any, prediction: Any) -> tuple[np.ndarray, np.ndarray]:
 def response_scores(target: Any, prediction: Any) -> dict[str, float]:
     """Pearson and Spearman correlation and RMSE of predicted vs measured responses (e.g. ln IC50).
 
+    Parameters
+    ----------
+    target
+        Measured responses.
+    prediction
+        Predicted responses, same length.
+
     Returns
     -------
     ``{"pearson", "spearman", "rmse", "n"}``.
@@ -35,6 +42,13 @@ def response_scores(target: Any, prediction: Any) -> dict[str, float]:
 
 def combination_scores(labels: Any, scores: Any) -> dict[str, float]:
     """AUROC, AUPRC (average precision) and accuracy at 0.5 of predicted probabilities of 0/1 labels.
+
+    Parameters
+    ----------
+    labels
+        True 0 / 1 labels (both classes present).
+    scores
+        Predicted probabilities of label 1, same length.
 
     Returns
     -------
