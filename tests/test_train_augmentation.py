@@ -87,3 +87,18 @@ def test_coexpression_vectors_place_coexpressed_genes_together():
     cosine = unit @ unit.T
     top_pairs = np.argsort(correlation, axis=None)[-50:]
     assert cosine.flat[top_pairs].mean() > np.mean(cosine) + 0.2
+
+
+def test_stream_does_not_thin_per_million_scaled_shards(tmp_path):
+    # CPM of real counts is normalised like counts but is not countable: thinning must leave it alone
+    adata = ad.read_h5ad(SHARDS[0])
+    counts = sp.csr_matrix(adata.X, dtype=np.float64)
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    adata.X = sp.csr_matrix(sp.diags(1e6 / totals) @ counts, dtype=np.float32)
+    path = tmp_path / "cpm.h5ad"
+    adata.write_h5ad(path)
+    plain = ShardStream([str(path)], GENES, seed=3, validation_fraction=0.1, min_genes=20)
+    thinned = ShardStream([str(path)], GENES, seed=3, validation_fraction=0.1, min_genes=20, thinning=1.0)
+    first = np.concatenate([b for b, _ in plain.iter_epoch(StreamPosition(), 8)])
+    second = np.concatenate([b for b, _ in thinned.iter_epoch(StreamPosition(), 8)])
+    np.testing.assert_array_equal(first, second)

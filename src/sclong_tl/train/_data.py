@@ -138,7 +138,9 @@ class ShardStream:
         finally:
             adata.file.close()
         aligned = sp.csr_matrix(shard.gene_match.to_model_space(chunk))
-        if thin_seed is not None and shard.is_counts and self.thinning > 0:
+        # only integer counts can be thinned (CPM / TPM shards are normalised like counts but are not counts)
+        integer = aligned.nnz == 0 or bool(np.array_equal(aligned.data, np.rint(aligned.data)))
+        if thin_seed is not None and shard.is_counts and integer and self.thinning > 0:
             rngs = [np.random.default_rng([*thin_seed, int(row)]) for row in np.sort(rows)]
             aligned = thin_counts(aligned, rngs, fraction=self.thinning, min_keep=self.thinning_min_keep)
         return sp.csr_matrix(normalize(aligned, is_counts=shard.is_counts))
