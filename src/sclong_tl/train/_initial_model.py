@@ -72,7 +72,20 @@ def _graph_and_vectors(config: PretrainConfig, genes: list[str], dim: int, cache
 
 
 def build_initial_model(config: PretrainConfig, out: Path) -> Any:
-    """The model a run starts from: ``init`` if given, else a seeded random model of ``config.config``."""
+    """The model a run starts from: ``init`` if given, else a seeded random model of ``config.config``.
+
+    Parameters
+    ----------
+    config
+        The run's settings; reads ``init``, ``genes``, ``config``, ``seed``, ``gene_init``, ``name`` (and ``data``
+        for co-expression gene tables).
+    out
+        The run's output folder; the GO graph and initial gene tables are cached there as ``gene_graph.npz``.
+
+    Returns
+    -------
+    The :class:`~sclong_tl.models.ScLongModel` on the CPU, in training mode's starting state.
+    """
     from sclong_tl.models import ScLongModel, load_model
 
     if config.init:

@@ -75,7 +75,27 @@ def _forward_loss(network: torch.nn.Module, values: torch.Tensor, generator: tor
 @torch.no_grad()
 def validation_loss(module: torch.nn.Module, cells: Any, *, seed: int, context: DistributedContext,
                     bf16: bool, batch_size: int) -> float:
-    """Masked-reconstruction MSE on held-out cells with fixed masks (comparable across steps and models)."""
+    """Masked-reconstruction MSE on held-out cells with fixed masks (comparable across steps and models).
+
+    Parameters
+    ----------
+    module
+        The scLong network (:class:`~sclong_tl.model.ScLong`, or a wrapper whose forward has its signature).
+    cells
+        Held-out cells as a scipy sparse ``(cells, genes)`` matrix of log-normalised values in vocabulary order.
+    seed
+        Seed of the masks; the same seed gives the same masks for every model.
+    context
+        The process's distributed context (device, rank).
+    bf16
+        Run under bf16 autocast.
+    batch_size
+        Cells per forward pass (the result does not depend on it).
+
+    Returns
+    -------
+    The mean squared error over all masked genes of all cells (``nan`` when there are no cells).
+    """
     if cells.shape[0] == 0:
         return float("nan")
     was_training = module.training
@@ -104,10 +124,21 @@ def full_state_dict(network: torch.nn.Module, module: torch.nn.Module, *, fsdp: 
 
 
 def pretrain(config: PretrainConfig) -> Path:
-    """Run (or resume) masked-value pretraining; return the path of the final ``model.safetensors``.
+    """Run (or resume) masked-value pretraining.
 
     Launch under ``torchrun --nproc_per_node G -m sclong_tl.train ...`` for data-parallel training; a plain
     process trains alone on ``config.device``.
+
+    Parameters
+    ----------
+    config
+        The run's settings (see :class:`PretrainConfig`; the CLI flags of ``sclong-tl pretrain``).
+
+    Returns
+    -------
+    The path of the final ``model.safetensors`` in ``config.out``. The folder also holds ``checkpoints/``,
+    ``metrics.csv`` (training and validation loss per step), ``run.json`` and, with ``keep_best``,
+    ``model-best.safetensors``.
     """
     out = Path(config.out)
     context = init_distributed(config.device)

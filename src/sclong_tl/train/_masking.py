@@ -55,7 +55,21 @@ def mask_values(values: torch.Tensor, *, generator: torch.Generator, mask_fracti
 
 
 def masked_mse(reconstruction: torch.Tensor, values: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the chosen genes (0 when none were chosen)."""
+    """Mean squared error over the chosen genes (0 when none were chosen).
+
+    Parameters
+    ----------
+    reconstruction
+        Predicted values, ``(cells, positions)``.
+    values
+        True values, same shape.
+    chosen
+        Boolean, same shape: the genes the loss reads (see :func:`mask_values`).
+
+    Returns
+    -------
+    A scalar tensor (in fp32), differentiable with respect to ``reconstruction``.
+    """
     if not bool(chosen.any()):
         return reconstruction.sum() * 0.0
     return torch.nn.functional.mse_loss(reconstruction[chosen].float(), values[chosen].float())
