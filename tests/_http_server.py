@@ -89,3 +89,17 @@ def file_server() -> Iterator[FileServer]:
         yield server
     finally:
         server.stop()
+
+
+def isolate_downloads(tmp_path, monkeypatch):
+    """A fresh download cache under ``tmp_path`` and no mirror / offline switch from the environment.
+
+    Download test modules call it from their autouse fixture; returns the cache folder.
+    """
+    from sclong_tl import _download, settings
+
+    monkeypatch.setenv(_download.ENV_CACHE, str(tmp_path / "cache"))
+    monkeypatch.setattr(settings, "_cache_dir", None)
+    monkeypatch.delenv(_download.ENV_MIRROR, raising=False)
+    monkeypatch.delenv(_download.ENV_OFFLINE, raising=False)
+    return tmp_path / "cache"

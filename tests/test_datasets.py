@@ -25,13 +25,7 @@ NORMAN_PATH = "/api/access/datafile/6154020"
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    from sclong_tl import settings
-
-    monkeypatch.setenv(_download.ENV_CACHE, str(tmp_path / "cache"))
-    monkeypatch.setattr(settings, "_cache_dir", None)
-    monkeypatch.delenv(_download.ENV_MIRROR, raising=False)
-    monkeypatch.delenv(_download.ENV_OFFLINE, raising=False)
-    return tmp_path / "cache"
+    return _http_server.isolate_downloads(tmp_path, monkeypatch)
 
 
 def gears_h5ad_bytes(*, drop_obs: str | None = None) -> bytes:

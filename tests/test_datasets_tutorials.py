@@ -24,13 +24,7 @@ BEELINE_SHARED = {"cell-type ChIP-seq": "Specific", "non-specific ChIP-seq": "No
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    from sclong_tl import settings
-
-    monkeypatch.setenv(_download.ENV_CACHE, str(tmp_path / "cache"))
-    monkeypatch.setattr(settings, "_cache_dir", None)
-    monkeypatch.delenv(_download.ENV_MIRROR, raising=False)
-    monkeypatch.delenv(_download.ENV_OFFLINE, raising=False)
-    return tmp_path / "cache"
+    return _http_server.isolate_downloads(tmp_path, monkeypatch)
 
 
 def test_papalexi2021_bundled():

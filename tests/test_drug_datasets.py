@@ -9,20 +9,14 @@ import pytest
 
 import _http_server
 from _drug_helpers import DEEPDDS_SHARED_NAMES, DRUG_DATA, deepdds_shared, sliced_tgsa_files
-from sclong_tl import _download, _drug_datasets, datasets
+from sclong_tl import _drug_datasets, datasets
 
 file_server = _http_server.file_server  # the fixture
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    from sclong_tl import settings
-
-    monkeypatch.setenv(_download.ENV_CACHE, str(tmp_path / "cache"))
-    monkeypatch.setattr(settings, "_cache_dir", None)
-    monkeypatch.delenv(_download.ENV_MIRROR, raising=False)
-    monkeypatch.delenv(_download.ENV_OFFLINE, raising=False)
-    return tmp_path / "cache"
+    return _http_server.isolate_downloads(tmp_path, monkeypatch)
 
 
 def serve_tgsa(server, monkeypatch) -> None:

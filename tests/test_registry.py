@@ -23,14 +23,9 @@ file_server = _http_server.file_server  # the fixture
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """A fresh cache, no mirror / offline switch from the environment, and registry entries removed afterwards."""
-    from sclong_tl import settings
-
-    monkeypatch.setenv(_download.ENV_CACHE, str(tmp_path / "cache"))
-    monkeypatch.setattr(settings, "_cache_dir", None)
-    monkeypatch.delenv(_download.ENV_MIRROR, raising=False)
-    monkeypatch.delenv(_download.ENV_OFFLINE, raising=False)
+    cache = _http_server.isolate_downloads(tmp_path, monkeypatch)
     before = dict(_registry._registry)
-    yield tmp_path / "cache"
+    yield cache
     _registry._registry.clear()
     _registry._registry.update(before)
 
