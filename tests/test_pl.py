@@ -167,3 +167,13 @@ def test_marker_clustermap_highlights_markers(tmp_path):
 def test_marker_clustermap_rejects_non_square():
     with pytest.raises(ValueError, match="square"):
         sl.pl.marker_clustermap(pd.DataFrame(np.ones((2, 3))), show=False)
+
+
+def test_shared_parameter_docs_are_filled_in():
+    from sclong_tl.pl._utils import doc_params
+
+    for function in (sl.pl.grn_pr_curves, sl.pl.batch_asw, sl.pl.perturbation_scores, sl.pl.gi_scatter):
+        assert "{ax_figsize_show_save}" not in function.__doc__
+        assert "    ax\n        Axes to draw into" in function.__doc__
+    with pytest.raises(ValueError, match=r"no \{fragment\} field"):
+        doc_params(fragment="text")(lambda: None)

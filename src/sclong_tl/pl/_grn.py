@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._utils import PALETTE, bar_colors, finish, new_axes, pyplot
+from ._utils import AX_FIGSIZE_SHOW_SAVE, PALETTE, bar_colors, doc_params, finish, new_axes, pyplot
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
 
+@doc_params(ax_figsize_show_save=AX_FIGSIZE_SHOW_SAVE)
 def grn_pr_curves(
     predictions: Mapping[str, tuple[Sequence[int] | np.ndarray, Sequence[float] | np.ndarray] | pd.DataFrame],
     *,
@@ -38,14 +39,7 @@ def grn_pr_curves(
     random_line
         Draw the precision of a random predictor (the fraction of true edges) as a dashed line, when every
         method was scored on candidate sets with the same fraction of true edges.
-    ax
-        Axes to draw into (default: a new figure of ``figsize``).
-    figsize
-        Size of a new figure.
-    show
-        ``False`` returns the Axes; otherwise the figure is shown.
-    save
-        File to write the figure to (format from the suffix).
+    {ax_figsize_show_save}
 
     Returns
     -------

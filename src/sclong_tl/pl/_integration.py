@@ -6,13 +6,14 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ._utils import as_series, bar_colors, finish, new_axes
+from ._utils import AX_FIGSIZE_SHOW_SAVE, as_series, bar_colors, doc_params, finish, new_axes
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from matplotlib.axes import Axes
 
 
+@doc_params(ax_figsize_show_save=AX_FIGSIZE_SHOW_SAVE)
 def batch_asw(
     scores: Mapping[str, float] | pd.Series,
     *,
@@ -43,14 +44,7 @@ def batch_asw(
         Write each value above its bar.
     ylim
         y-axis limits (batch ASW lies in [0, 1]); None lets matplotlib choose.
-    ax
-        Axes to draw into (default: a new figure of ``figsize``).
-    figsize
-        Size of a new figure.
-    show
-        ``False`` returns the Axes; otherwise the figure is shown.
-    save
-        File to write the figure to (format from the suffix).
+    {ax_figsize_show_save}
 
     Returns
     -------

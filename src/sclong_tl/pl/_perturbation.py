@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ._utils import HIGHLIGHT_COLOR, PALETTE, finish, new_axes
+from ._utils import AX_FIGSIZE_SHOW_SAVE, HIGHLIGHT_COLOR, PALETTE, doc_params, finish, new_axes
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
 
+@doc_params(ax_figsize_show_save=AX_FIGSIZE_SHOW_SAVE)
 def perturbation_scores(
     table: pd.DataFrame,
     *,
@@ -46,14 +47,7 @@ def perturbation_scores(
         y-axis label (default: ``y``).
     title
         Axes title.
-    ax
-        Axes to draw into (default: a new figure of ``figsize``).
-    figsize
-        Size of a new figure.
-    show
-        ``False`` returns the Axes; otherwise the figure is shown.
-    save
-        File to write the figure to (format from the suffix).
+    {ax_figsize_show_save}
 
     Returns
     -------
@@ -94,6 +88,7 @@ def perturbation_scores(
     return finish(ax.figure, ax, show=show, save=save)
 
 
+@doc_params(ax_figsize_show_save=AX_FIGSIZE_SHOW_SAVE)
 def gi_scatter(
     true: Sequence[float] | np.ndarray,
     predicted: Sequence[float] | np.ndarray,
@@ -125,14 +120,7 @@ def gi_scatter(
         How many points to label.
     xlabel, ylabel, title
         Axis labels; the title defaults to the Pearson correlation.
-    ax
-        Axes to draw into (default: a new figure of ``figsize``).
-    figsize
-        Size of a new figure.
-    show
-        ``False`` returns the Axes; otherwise the figure is shown.
-    save
-        File to write the figure to (format from the suffix).
+    {ax_figsize_show_save}
 
     Returns
     -------

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -13,7 +13,37 @@ if TYPE_CHECKING:  # pragma: no cover
 
 HIGHLIGHT_COLOR = "#c0392b"  # scLong bars / markers
 OTHER_COLOR = "#8c8c8c"  # baselines
+F = TypeVar("F", bound=Callable[..., Any])
 PALETTE = ("#c0392b", "#2c7fb8", "#7fbc41", "#f39c12", "#8e44ad", "#16a085", "#7f8c8d", "#d35400")
+
+
+#: Numpy-docstring entries of the parameters every single-Axes plot function takes (``{ax_figsize_show_save}``).
+AX_FIGSIZE_SHOW_SAVE = """ax
+        Axes to draw into (default: a new figure of ``figsize``).
+    figsize
+        Size of a new figure.
+    show
+        ``False`` returns the Axes; otherwise the figure is shown.
+    save
+        File to write the figure to (format from the suffix)."""
+
+
+def doc_params(**fragments: str) -> Callable[[F], F]:
+    """Fill ``{name}`` fields of the decorated function's docstring with shared fragments (as scanpy does).
+
+    Other braces in the docstring are left as they are (no :meth:`str.format`).
+    """
+
+    def decorate(function: F) -> F:
+        doc = function.__doc__ or ""
+        for name, fragment in fragments.items():
+            if "{" + name + "}" not in doc:
+                raise ValueError(f"{function.__name__}'s docstring has no {{{name}}} field")
+            doc = doc.replace("{" + name + "}", fragment)
+        function.__doc__ = doc
+        return function
+
+    return decorate
 
 
 def pyplot():
