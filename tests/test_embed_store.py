@@ -61,20 +61,43 @@ def environment() -> dict[str, str]:
     """Subprocesses run this checkout's package with one thread (as the tests here)."""
     source = str(Path(sl.__file__).resolve().parents[1])
     path = os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "PYTHONWARNINGS": "ignore"}
+    return {
+        **os.environ,
+        "PYTHONPATH": path,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONWARNINGS": "ignore",
+    }
 
 
 def embed_command(model_file: Path, out: Path, *inputs: Path, batch_size: int, chunk_size: int) -> list[str]:
-    return ["-m", "sclong_tl.cli", "embed", *map(str, inputs), "--model", str(model_file), "--out", str(out),
-            "--batch-size", str(batch_size), "--chunk-size", str(chunk_size), "--device", "cpu", "--no-progress"]
+    return [
+        "-m",
+        "sclong_tl.cli",
+        "embed",
+        *map(str, inputs),
+        "--model",
+        str(model_file),
+        "--out",
+        str(out),
+        "--batch-size",
+        str(batch_size),
+        "--chunk-size",
+        str(chunk_size),
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
 
 
 def chunk_files(out: Path, index: int) -> dict[str, tuple[int, int]]:
     """Embedding chunk files of an input: name -> (inode, mtime_ns), to see whether a block was rewritten."""
     folder = out / str(index) / "embedding" / "c"
-    return {str(p.relative_to(folder)): (p.stat().st_ino, p.stat().st_mtime_ns)
-            for p in folder.rglob("*") if p.is_file() and p.name.isdigit()}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file() and p.name.isdigit()
+    }
 
 
 def marked(out: Path, index: int) -> set[int]:
@@ -85,8 +108,7 @@ def marked(out: Path, index: int) -> set[int]:
 def test_store_equals_embed_bit_for_bit_and_reads_back(tmp_path, model_file):
     model = sl.load_model(model_file, device="cpu")
     out = tmp_path / "atlas.zarr"
-    path = embed_to_zarr([CELLBENCH, BARON], out, model_file, batch_size=8, chunk_size=30, device="cpu",
-                         progress=False)
+    path = embed_to_zarr([CELLBENCH, BARON], out, model_file, batch_size=8, chunk_size=30, device="cpu", progress=False)
     assert path == out
     for index, source in enumerate((CELLBENCH, BARON)):
         expected = reference(source, model, batch_size=8)
@@ -116,8 +138,7 @@ def test_mean_pooling_and_an_unsaved_model(tmp_path):
     assert_same(stored, reference(CELLBENCH, model, pooling="mean", batch_size=5))
     # the weights of an unsaved model are part of the request: another seed is refused
     with pytest.raises(FileExistsError, match="model_sha256"):
-        embed_to_zarr(CELLBENCH, out, tiny_model(seed=1), pooling="mean", batch_size=5, device="cpu",
-                      progress=False)
+        embed_to_zarr(CELLBENCH, out, tiny_model(seed=1), pooling="mean", batch_size=5, device="cpu", progress=False)
 
 
 def test_clear_errors(tmp_path, model_file, capsys):
@@ -154,8 +175,7 @@ def test_clear_errors(tmp_path, model_file, capsys):
         embed_to_zarr(small, out, model_file, batch_size=3, device="cpu", progress=False)
     with pytest.raises(FileExistsError, match=r"input\(s\) \[0\] differ"):
         embed_to_zarr(negative, out, model_file, batch_size=4, device="cpu", progress=False, values="counts")
-    embed_to_zarr(small, out, model_file, batch_size=4, pooling="mean", overwrite=True, device="cpu",
-                  progress=False)
+    embed_to_zarr(small, out, model_file, batch_size=4, pooling="mean", overwrite=True, device="cpu", progress=False)
     assert read_embedding(out).uns["sclong"]["params"]["pooling"] == "mean"
 
     folder = tmp_path / "results"
@@ -202,8 +222,15 @@ def test_killed_run_resumes_without_rewriting_or_losing_blocks(tmp_path, model_f
 @pytest.mark.slow
 def test_two_processes_with_gloo_write_the_same_store(tmp_path, model_file):
     out = tmp_path / "ranks.zarr"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               *embed_command(model_file, out, CELLBENCH, batch_size=4, chunk_size=8)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        *embed_command(model_file, out, CELLBENCH, batch_size=4, chunk_size=8),
+    ]
     result = subprocess.run(command, env=environment(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     for rank in (0, 1):  # both ranks wrote half of the 15 blocks
