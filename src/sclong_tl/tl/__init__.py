@@ -20,7 +20,7 @@ from sclong_tl._lazy import lazy_module_getattr
 _LAZY = {
     "embed": "sclong_tl.tl._embed",
     "embed_to_zarr": "sclong_tl.tl._embed_store",
-    "read_embedding": "sclong_tl.tl._embed_store",
+    "read_embedding": "sclong_tl.tl._zarr_store",
     "grn": "sclong_tl.tl._grn",
     "grn_network": "sclong_tl.tl._grn",
     "predict_perturbation": "sclong_tl.tl._perturbation",

@@ -1,19 +1,11 @@
 """Embed ``.h5ad`` files of any size into a zarr store, chunk by chunk: resumable, and split across torchrun ranks.
 
-Layout of a store (``OUT.zarr``, a zarr v3 directory; see the "Large datasets and GPUs" page)::
-
-    OUT.zarr/                 attributes: format, version, request, sources, complete
-        0/                    the first input; attributes: source, n_obs, n_chunks, chunk_size, is_counts, uns
-            embedding         float32 (n_obs, n_dims), zarr chunks of ``chunk_size`` rows x all columns
-            obs_names         strings (n_obs,)
-            done              uint8 (n_chunks,), one zarr chunk per element: 1 once that row block is written
-        1/                    the second input, ...
-
-Each row block is computed, written to ``embedding`` and only then marked in ``done`` (every zarr chunk is
-written to a temporary file and renamed into place), so a killed run leaves complete blocks marked and nothing
-else; running it again computes the unmarked blocks only. ``request`` records what determines the numbers (the
-model's weights, the options, the inputs' shapes, sizes and names); a store made for another request is
-refused. The store itself is created in a temporary folder and renamed into place.
+The store's layout, and reading it back, are in :mod:`sclong_tl.tl._zarr_store`. Each row block is computed,
+written to ``embedding`` and only then marked in ``done`` (every zarr chunk is written to a temporary file and
+renamed into place), so a killed run leaves complete blocks marked and nothing else; running it again computes
+the unmarked blocks only. ``request`` records what determines the numbers (the model's weights, the options, the
+inputs' shapes, sizes and names); a store made for another request is refused. The store itself is created in a
+temporary folder and renamed into place.
 
 Under ``torchrun`` every rank opens the inputs, the ranks agree on the blocks still to do and each takes a
 contiguous range of them. Batches start at multiples of the batch size from each input's first cell, as in
@@ -41,7 +33,8 @@ from sclong_tl._anndata import expression_matrix
 from sclong_tl._progress import progress_bar
 from sclong_tl.pp._values import Values, check_values_option
 
-from ._embed import DEFAULT_OBSM_KEY, DEFAULT_POOLING, DEFAULT_UNS_KEY, Pooling, _check_options
+from ._embed import DEFAULT_OBSM_KEY, DEFAULT_POOLING, Pooling, _check_options
+from ._zarr_store import DONE, EMBEDDING, FORMAT, OBS_NAMES, VERSION, array, attributes, read_all, read_root, subgroup
 
 if TYPE_CHECKING:  # pragma: no cover
     import zarr
@@ -52,14 +45,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "sclong_tl.embeddings"
-VERSION = 1
-EMBEDDING, OBS_NAMES, DONE = "embedding", "obs_names", "done"
 #: how long a rank waits for the others (rank 0 scans every input before the work starts)
 _BARRIER_TIMEOUT = datetime.timedelta(hours=12)
 #: seconds between two refreshes of the overall progress bar
 _POLL_SECONDS = 1.0
-_CHUNK_KEYS = {"name": "default", "separator": "/"}
+_CHUNK_KEYS: Any = {"name": "default", "separator": "/"}
 
 
 def embed_to_zarr(
@@ -123,11 +113,11 @@ def embed_to_zarr(
 
     Returns
     -------
-    The store's path. Written there (layout in :mod:`sclong_tl.tl._embed_store`): per input ``i``, the group
+    The store's path. Written there (layout on the "Large datasets and GPUs" page): per input ``i``, the group
     ``i`` with ``embedding`` (float32 ``(n_obs, n_dims)``, as ``.obsm["X_sclong"]``), ``obs_names`` and the
     attribute ``uns`` (the ``.uns["sclong"]`` record of :func:`~sclong_tl.embed`: params, genes,
     feature_genes); the root attribute ``complete`` is true once every block is written. Read it back with
-    :func:`read_embedding`.
+    :func:`~sclong_tl.tl.read_embedding`.
 
     Raises
     ------
@@ -177,7 +167,7 @@ def embed_to_zarr(
             _Part.open(out, root, index, adata, model, layer=layer, gene_key=gene_key)
             for index, adata in enumerate(adatas)
         ]
-        remaining = [(part, block) for part in parts for block in np.flatnonzero(part.done[:] == 0)]
+        remaining = [(part, int(block)) for part in parts for block in np.flatnonzero(read_all(part.done) == 0)]
         _barrier(context)  # every rank has the same view of the finished blocks before any writes
         mine = remaining[
             len(remaining) * context.rank // context.world_size : len(remaining)
@@ -284,21 +274,11 @@ def _barrier(context: DistributedContext) -> None:
 
 
 # ------------------------------------------------------------------------------------------- the store
-def _read_root(out: Path) -> zarr.Group | None:
-    import zarr
-
-    try:
-        root = zarr.open_group(out, mode="r")
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError, KeyError):
-        return None
-    return root if root.attrs.get("format") == FORMAT else None
-
-
 def _existing_state(out: Path, request: dict[str, Any], *, overwrite: bool) -> str:
     """``"new"`` (nothing there), ``"resume"`` (a store of this request) or ``"replace"``; refuses the rest."""
     if not out.exists():
         return "new"
-    root = _read_root(out) if out.is_dir() else None
+    root = read_root(out) if out.is_dir() else None
     if root is None:
         if out.is_dir() and not any(out.iterdir()):
             return "replace"
@@ -306,12 +286,13 @@ def _existing_state(out: Path, request: dict[str, Any], *, overwrite: bool) -> s
         raise FileExistsError(
             f"{out} exists and is not an sclong_tl embedding store; choose another output (or remove it yourself)"
         )
-    if int(root.attrs.get("version", 0)) > VERSION:
+    stored_attributes = attributes(root)
+    if int(stored_attributes.get("version", 0)) > VERSION:
         raise FileExistsError(
-            f"{out} was written by a newer sclong_tl (store version {root.attrs['version']}); "
+            f"{out} was written by a newer sclong_tl (store version {stored_attributes['version']}); "
             "upgrade sclong_tl or choose another output"
         )
-    stored = dict(root.attrs.get("request", {}))
+    stored = dict(stored_attributes.get("request", {}))
     if stored == request:
         return "resume"
     if overwrite:
@@ -437,7 +418,7 @@ def _open_store(out: Path, request: dict[str, Any]) -> zarr.Group:
     import zarr
 
     root = zarr.open_group(out, mode="r+")
-    if dict(root.attrs.get("request", {})) != request:  # pragma: no cover - another run replaced it meanwhile
+    if attributes(root).get("request") != request:  # pragma: no cover - another run replaced it meanwhile
         raise RuntimeError(f"{out} changed while this run was starting (another run writing to it?)")
     return root
 
@@ -471,7 +452,8 @@ class _Part:
         from sclong_tl.pp import match_genes
         from sclong_tl.pp._chunks import as_row_sliceable
 
-        group = root[str(index)]
+        group = subgroup(root, str(index))
+        stored = attributes(group)
         match = match_genes(adata, model.genes, gene_key=gene_key)
         return cls(
             index=index,
@@ -480,18 +462,18 @@ class _Part:
             adata=adata,
             X=as_row_sliceable(expression_matrix(adata, layer)),
             match=match,
-            is_counts=bool(group.attrs["is_counts"]),
-            n_obs=int(group.attrs["n_obs"]),
-            chunk=int(group.attrs["chunk_size"]),
+            is_counts=bool(stored["is_counts"]),
+            n_obs=int(stored["n_obs"]),
+            chunk=int(stored["chunk_size"]),
         )
 
     @property
     def done(self) -> zarr.Array:
-        return self.group[DONE]
+        return array(self.group, DONE)
 
     @property
     def embedding(self) -> zarr.Array:
-        return self.group[EMBEDDING]
+        return array(self.group, EMBEDDING)
 
     def rows(self, block: int) -> tuple[int, int]:
         start = int(block) * self.chunk
@@ -533,7 +515,7 @@ def _run_blocks(
     for part in parts:
         if poolers[part.index].dims != part.embedding.shape[1]:
             raise RuntimeError(
-                f"input {part.index} ({part.group.attrs['source']}) now matches "
+                f"input {part.index} ({attributes(part.group)['source']}) now matches "
                 f"{poolers[part.index].dims} genes, the store {part.embedding.shape[1]}"
             )
     total = sum(part.n_obs for part in parts)
@@ -572,7 +554,8 @@ def _run_blocks(
             cells = poolers[part.index](inputs)
             if not np.isfinite(cells).all():
                 raise FloatingPointError(
-                    f"{part.group.attrs['source']}, cells {start}-{stop}: " + nonfinite_message(model, cells, dtype)
+                    f"{attributes(part.group)['source']}, cells {start}-{stop}: "
+                    + nonfinite_message(model, cells, dtype)
                 )
             part.embedding[start:stop] = cells  # the data first ...
             part.done[int(block)] = 1  # ... then its mark: a killed run never marks a block it did not write
@@ -606,7 +589,7 @@ def _run_blocks(
 
 
 def _mark_complete(root: zarr.Group, parts: list[_Part]) -> None:
-    missing = {part.index: int((part.done[:] == 0).sum()) for part in parts}
+    missing = {part.index: int((read_all(part.done) == 0).sum()) for part in parts}
     missing = {index: count for index, count in missing.items() if count}
     if missing:  # pragma: no cover - every rank wrote its blocks before the barrier
         raise RuntimeError(f"blocks missing after the run: {missing} (input: count); run the command again")
@@ -619,96 +602,3 @@ def _mark_complete(root: zarr.Group, parts: list[_Part]) -> None:
         len(parts),
         ", ".join(f"{part.embedding.shape[1]} dims" for part in parts),
     )
-
-
-# ------------------------------------------------------------------------------------------- reading
-def read_embedding(
-    store: str | os.PathLike,
-    *,
-    source: int | str | os.PathLike = 0,
-    adata: AnnData | None = None,
-    key_added: str | None = None,
-) -> AnnData | None:
-    """Read one input's embeddings from a store written by :func:`embed_to_zarr` (``sclong-tl embed``).
-
-    Parameters
-    ----------
-    store
-        The zarr store.
-    source
-        Which input: its position on the command line (0 for the first) or its path.
-    adata
-        Write the embeddings into this AnnData (its ``obs_names`` must be the input's, in the same order)
-        instead of returning a new one.
-    key_added
-        As in :func:`~sclong_tl.embed`: ``.obsm[key_added]`` and ``.uns[key_added]``; None writes
-        ``.obsm["X_sclong"]`` and ``.uns["sclong"]``.
-
-    Returns
-    -------
-    With ``adata``: None, and ``adata`` gains ``.obsm[key_added]`` (float32 ``(n_obs, n_dims)``) and
-    ``.uns[key_added]`` (the record of :func:`~sclong_tl.embed`: ``params``, ``genes`` and, for ``"paper"``
-    pooling, ``feature_genes``). Without: a new AnnData with those two fields, no genes, and the input's
-    ``obs_names``. For lazy access to a large embedding open the store with :func:`zarr.open_group` and read
-    ``group[str(i)]["embedding"]`` slice by slice.
-
-    Raises
-    ------
-    FileNotFoundError
-        When ``store`` is not an sclong_tl embedding store.
-    ValueError
-        When the run has not finished (the message says how much is missing), ``source`` names no input, or
-        ``adata``'s cells differ.
-    """
-    import anndata as ad
-    import pandas as pd
-
-    path = Path(store).expanduser()
-    root = _read_root(path) if path.is_dir() else None
-    if root is None:
-        raise FileNotFoundError(f"no sclong_tl embedding store at {path}")
-    sources = list(root.attrs["sources"])
-    index = _source_index(source, sources)
-    group = root[str(index)]
-    if not root.attrs.get("complete"):
-        done = group[DONE][:]
-        raise ValueError(
-            f"{path} is incomplete: {int(done.sum())} of {len(done)} row blocks of input {index} are "
-            "written; run the same command again to finish it"
-        )
-    obsm_key = DEFAULT_OBSM_KEY if key_added is None else key_added
-    uns_key = DEFAULT_UNS_KEY if key_added is None else key_added
-    embedding = np.asarray(group[EMBEDDING][:], dtype=np.float32)
-    obs_names = np.asarray([str(name) for name in group[OBS_NAMES][:]], dtype=object)
-    uns = _uns_from_json(dict(group.attrs["uns"]), obsm_key)
-    if adata is None:
-        return ad.AnnData(obs=pd.DataFrame(index=pd.Index(obs_names)), obsm={obsm_key: embedding}, uns={uns_key: uns})
-    if adata.n_obs != len(obs_names) or not np.array_equal(np.asarray(adata.obs_names, dtype=object), obs_names):
-        raise ValueError(
-            f"adata's cells ({adata.n_obs}) are not those of {sources[index]} ({len(obs_names)}) in "
-            "the same order; pass the AnnData that was embedded"
-        )
-    adata.obsm[obsm_key] = embedding
-    adata.uns[uns_key] = uns
-    return None
-
-
-def _source_index(source: int | str | os.PathLike, sources: list[str]) -> int:
-    if isinstance(source, int) and not isinstance(source, bool):
-        if not 0 <= source < len(sources):
-            raise ValueError(f"source={source}: the store holds {len(sources)} input(s)")
-        return source
-    wanted = str(Path(source).expanduser().resolve())
-    for index, name in enumerate(sources):
-        if name == wanted:
-            return index
-    raise ValueError(f"source {str(source)!r} is not an input of this store (inputs: {sources})")
-
-
-def _uns_from_json(uns: dict[str, Any], obsm_key: str) -> dict[str, Any]:
-    """The stored record as :func:`~sclong_tl.embed` writes it (``feature_genes`` an object array)."""
-    params = {**uns["params"], "key_added": obsm_key}
-    record: dict[str, Any] = {"params": params, "genes": dict(uns["genes"])}
-    if "feature_genes" in uns:
-        record["feature_genes"] = np.asarray(uns["feature_genes"], dtype=object)
-    return record

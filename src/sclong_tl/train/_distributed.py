@@ -61,8 +61,7 @@ def init_distributed(device: str = "auto", *, backend: str | None = None,
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        extra = {} if timeout is None else {"timeout": timeout}
-        dist.init_process_group(backend=backend or ("nccl" if resolved.type == "cuda" else "gloo"), **extra)
+        dist.init_process_group(backend=backend or ("nccl" if resolved.type == "cuda" else "gloo"), timeout=timeout)
     return DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank, resolved)
 
 
