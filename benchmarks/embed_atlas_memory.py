@@ -153,6 +153,11 @@ def main() -> None:
         if len(rows) >= 2:
             (n0, peak0), (n1, peak1) = min(rows), max(rows)
             slope = (peak1 - peak0) / (n1 - n0) * 100_000
+            if n0 < 10 * 256:
+                print(
+                    "note: the smallest size holds fewer than 10 blocks of 256 cells; below that the one block in "
+                    "memory still grows with the size, so the slope overstates growth (use >= 2,560 cells)"
+                )
             print(
                 f"command: peak RSS grows {slope:,.1f} MB per 100,000 cells ({n0:,} -> {n1:,} cells); "
                 f"extrapolated to 1,000,000 cells: {peak0 + slope * (1_000_000 - n0) / 100_000:,.0f} MB"
