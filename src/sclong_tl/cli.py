@@ -15,6 +15,7 @@ from collections.abc import Sequence
 COMMANDS: dict[str, str] = {
     "convert": "sclong_tl._commands.convert",
     "download": "sclong_tl._commands.download",
+    "embed": "sclong_tl._commands.embed",
     "pretrain": "sclong_tl._commands.pretrain",
 }
 

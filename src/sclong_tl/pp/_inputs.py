@@ -97,15 +97,38 @@ def iter_model_inputs(
     return _generate(X, gene_match, bool(is_counts), chunk_size, progress)
 
 
+def chunk_model_inputs(chunk: Any, gene_match: GeneMatch, *, is_counts: bool) -> tuple[np.ndarray, int]:
+    """Model inputs of a chunk of rows (what :func:`iter_model_inputs` yields for it).
+
+    Parameters
+    ----------
+    chunk
+        Rows of the expression matrix (dense or CSR, e.g. from :func:`~sclong_tl.pp._chunks.read_rows`).
+    gene_match
+        The dataset's :func:`~sclong_tl.pp.match_genes` result.
+    is_counts
+        Whether the values are normalised per cell before ``log1p``.
+
+    Returns
+    -------
+    values
+        float32 ``(cells, n_vocabulary)`` normalised inputs.
+    n_empty
+        How many of the cells have no expression over the vocabulary genes.
+    """
+    values, empty = normalize_chunk(gene_match.to_model_space(chunk), is_counts=is_counts)
+    return values.toarray(), int(empty)
+
+
 def _generate(X: Any, gene_match: GeneMatch, is_counts: bool, chunk_size: int,
               progress: bool | None) -> Iterator[tuple[int, np.ndarray]]:
     n_empty = 0
     with progress_bar(total=X.shape[0], desc="cells", unit="cell", enabled=progress) as bar:
         for start, chunk in iter_row_chunks(X, chunk_size):
-            values, empty = normalize_chunk(gene_match.to_model_space(chunk), is_counts=is_counts)
+            values, empty = chunk_model_inputs(chunk, gene_match, is_counts=is_counts)
             n_empty += empty
             bar.update(chunk.shape[0])
-            yield start, values.toarray()
+            yield start, values
     if n_empty:
         logger.warning("%d of %d cells have no expression over the vocabulary genes; their inputs are all-zero",
                        n_empty, X.shape[0])

@@ -4,6 +4,9 @@ Tools (scanpy's contract: keyword-only options, ``key_added``, ``copy=False`` ->
 through ``modality=``): :func:`embed`, :func:`grn` (read its result with :func:`grn_network`),
 :func:`predict_perturbation` (returns a new AnnData of predictions, like :func:`scanpy.get.aggregate`).
 
+Large datasets: :func:`embed_to_zarr` (``sclong-tl embed``) embeds ``.h5ad`` files into a zarr store chunk by
+chunk, resumable and split across ``torchrun`` processes; :func:`read_embedding` reads it back.
+
 Drug models (paper Fig. 4): :class:`DrugResponseModel` (ln IC50), :class:`DrugCombinationModel` (synergy).
 
 GRN steps (see :mod:`sclong_tl.tl._grn`): :func:`select_network_genes`, :func:`encode_network_genes`,
@@ -16,6 +19,8 @@ from sclong_tl._lazy import lazy_module_getattr
 
 _LAZY = {
     "embed": "sclong_tl.tl._embed",
+    "embed_to_zarr": "sclong_tl.tl._embed_store",
+    "read_embedding": "sclong_tl.tl._zarr_store",
     "grn": "sclong_tl.tl._grn",
     "grn_network": "sclong_tl.tl._grn",
     "predict_perturbation": "sclong_tl.tl._perturbation",

@@ -173,9 +173,9 @@ def embed(
 
     pooled = _encode(adata, model, match, pooling=pooling, genes=gene_key_added is not None, layer=layer,
                      value_kind=value_kind, batch_size=batch_size, dtype=compute_dtype, progress=progress)
-    uns = _uns(model, match, pooled, pooling=pooling, dtype=compute_dtype, value_kind=value_kind, layer=layer,
-               gene_key=gene_key, key_added=obsm_key, gene_key_added=gene_key_added,
-               modality=modality if adata is not data else None)
+    uns = uns_record(model, match, pooled.positions, pooling=pooling, dtype=compute_dtype, value_kind=value_kind,
+                     layer=layer, gene_key=gene_key, key_added=obsm_key, gene_key_added=gene_key_added,
+                     modality=modality if adata is not data else None)
     gene_embedding = None if gene_key_added is None else pooled.gene_embedding(match)
 
     target, target_adata = output_target(data, modality, copy=copy)
@@ -223,49 +223,96 @@ class _Pooled:
         return out
 
 
+def feature_positions(match: GeneMatch) -> np.ndarray:
+    """Vocabulary positions the dataset provides, ascending (the "paper" embedding's columns)."""
+    return np.unique(match.var_index[match.var_index >= 0])
+
+
+def chunk_cells(batch_size: int, chunk_size: int | None = None) -> int:
+    """Cells normalised and pooled at a time: ``chunk_size`` (default 256) rounded up to a multiple of the batch.
+
+    Batches start at multiples of ``batch_size`` from the first cell whatever the chunking, so chunked runs feed
+    the model exactly the batches :func:`embed` does.
+    """
+    wanted = _CHUNK_CELLS if chunk_size is None else chunk_size
+    return batch_size * -(-wanted // batch_size)
+
+
+class ChunkPooler:
+    """Pools chunks of model inputs into cell embeddings: the one reduction :func:`embed` and the store share.
+
+    Parameters
+    ----------
+    model
+        The scLong model.
+    positions
+        Vocabulary positions the dataset provides (:func:`feature_positions`).
+    pooling
+        ``"paper"`` or ``"mean"``.
+    batch_size
+        Cells per forward pass.
+    dtype
+        Compute precision.
+    gene_sums
+        Also sum each position's representation over cells (for gene embeddings).
+    """
+
+    def __init__(self, model: ScLongModel, positions: np.ndarray, *, pooling: str, batch_size: int,
+                 dtype: torch.dtype, gene_sums: bool = False) -> None:
+        import torch
+
+        self.model, self.positions, self.pooling = model, positions, pooling
+        self.batch_size, self.dtype = batch_size, dtype
+        self.dims = len(positions) if pooling == "paper" else model.config.base_dim
+        self.gene_sums = np.zeros((len(positions), model.config.base_dim), dtype=np.float64) if gene_sums else None
+        self._index = torch.as_tensor(positions, device=model.device)
+        self._all_genes = len(positions) == model.config.n_genes
+
+    def __call__(self, chunk: np.ndarray) -> np.ndarray:
+        """Embeddings ``(len(chunk), dims)`` float32 of a chunk of model inputs, batch by batch from its start."""
+        cells = np.empty((len(chunk), self.dims), dtype=np.float32)
+        for offset in range(0, len(chunk), self.batch_size):
+            representations, reconstruction = self.model.forward_batch(chunk[offset : offset + self.batch_size],
+                                                                       dtype=self.dtype)
+            selected = None
+            if self.pooling == "mean" or self.gene_sums is not None:
+                selected = representations if self._all_genes else representations.index_select(1, self._index)
+            if self.pooling == "paper":
+                pooled = (representations.sum(-1).index_select(1, self._index)
+                          + reconstruction.index_select(1, self._index))
+            else:
+                assert selected is not None
+                pooled = selected.mean(1)
+            cells[offset : offset + len(pooled)] = pooled.cpu().numpy()
+            if self.gene_sums is not None:
+                assert selected is not None
+                self.gene_sums += selected.sum(0).double().cpu().numpy()
+        return cells
+
+
 def _encode(adata: AnnData, model: ScLongModel, match: GeneMatch, *, pooling: str, genes: bool,
             layer: str | None, value_kind: ValueKind, batch_size: int, dtype: torch.dtype,
             progress: bool | None) -> _Pooled:
     """Stream the cells through the model and reduce every batch at once (nothing is written to ``adata``)."""
-    import torch
-
     from sclong_tl.pp import iter_model_inputs
 
-    positions = np.unique(match.var_index[match.var_index >= 0])
-    n_cells, d = adata.n_obs, model.config.base_dim
-    dims = len(positions) if pooling == "paper" else d
-    if pooling == "paper" and 4 * n_cells * dims > _LARGE_OUTPUT_BYTES:
+    pooler = ChunkPooler(model, feature_positions(match), pooling=pooling, batch_size=batch_size, dtype=dtype,
+                         gene_sums=genes)
+    n_cells = adata.n_obs
+    if pooling == "paper" and 4 * n_cells * pooler.dims > _LARGE_OUTPUT_BYTES:
         logger.warning("embed: the 'paper' embedding of %d cells x %d genes takes %.1f GB; pooling='mean' gives "
-                       "%d dimensions", n_cells, dims, 4 * n_cells * dims / 1e9, d)
-    cells = np.empty((n_cells, dims), dtype=np.float32)
-    gene_sums = np.zeros((len(positions), d), dtype=np.float64) if genes else None
-    index = torch.as_tensor(positions, device=model.device)
-    all_genes = len(positions) == model.config.n_genes
-    chunk_size = batch_size * -(-_CHUNK_CELLS // batch_size)
-    chunks = iter_model_inputs(adata, model.genes, layer=layer, value_kind=value_kind, chunk_size=chunk_size,
-                               gene_match=match)
+                       "%d dimensions, and `sclong-tl embed` writes either to disk as it goes", n_cells,
+                       pooler.dims, 4 * n_cells * pooler.dims / 1e9, model.config.base_dim)
+    cells = np.empty((n_cells, pooler.dims), dtype=np.float32)
+    chunks = iter_model_inputs(adata, model.genes, layer=layer, value_kind=value_kind,
+                               chunk_size=chunk_cells(batch_size), gene_match=match)
     with progress_bar(total=n_cells, enabled=progress, desc="scLong embed", unit="cell") as bar:
         for chunk_start, chunk in chunks:
-            for offset in range(0, len(chunk), batch_size):
-                representations, reconstruction = model.forward_batch(chunk[offset : offset + batch_size],
-                                                                      dtype=dtype)
-                selected = None
-                if pooling == "mean" or gene_sums is not None:
-                    selected = representations if all_genes else representations.index_select(1, index)
-                if pooling == "paper":
-                    pooled = representations.sum(-1).index_select(1, index) + reconstruction.index_select(1, index)
-                else:
-                    assert selected is not None
-                    pooled = selected.mean(1)
-                start = chunk_start + offset
-                cells[start : start + len(pooled)] = pooled.cpu().numpy()
-                if gene_sums is not None:
-                    assert selected is not None
-                    gene_sums += selected.sum(0).double().cpu().numpy()
-                bar.update(len(pooled))
+            cells[chunk_start : chunk_start + len(chunk)] = pooler(chunk)
+            bar.update(len(chunk))
     if not np.isfinite(cells).all():
         raise FloatingPointError(nonfinite_message(model, cells, dtype))
-    return _Pooled(cells=cells, positions=positions, gene_sums=gene_sums, n_cells=n_cells)
+    return _Pooled(cells=cells, positions=pooler.positions, gene_sums=pooler.gene_sums, n_cells=n_cells)
 
 
 def nonfinite_message(model: ScLongModel, cells: np.ndarray, dtype: torch.dtype) -> str:
@@ -285,13 +332,14 @@ def nonfinite_message(model: ScLongModel, cells: np.ndarray, dtype: torch.dtype)
             "it with the model name and the affected cells")
 
 
-def _uns(model: ScLongModel, match: GeneMatch, pooled: _Pooled, *, pooling: str, dtype: torch.dtype,
-         value_kind: ValueKind, **keys: str | None) -> dict[str, Any]:
-    """The ``.uns`` record (h5ad-writable: no None values)."""
-    params = params_record("embed", model, pooling=pooling, n_dims=int(pooled.cells.shape[1]),
+def uns_record(model: ScLongModel, match: GeneMatch, positions: np.ndarray, *, pooling: str, dtype: torch.dtype,
+               value_kind: ValueKind, **keys: str | None) -> dict[str, Any]:
+    """The ``.uns`` record of an embedding (h5ad-writable: no None values)."""
+    n_dims = len(positions) if pooling == "paper" else model.config.base_dim
+    params = params_record("embed", model, pooling=pooling, n_dims=int(n_dims),
                            dtype=str(dtype).removeprefix("torch."), device=str(model.device),
                            values=value_kind.kind, is_counts=value_kind.is_counts, **keys)
     uns: dict[str, Any] = {"params": params, "genes": match.to_dict()}
     if pooling == "paper":
-        uns["feature_genes"] = np.asarray([model.genes[p] for p in pooled.positions], dtype=object)
+        uns["feature_genes"] = np.asarray([model.genes[p] for p in positions], dtype=object)
     return uns

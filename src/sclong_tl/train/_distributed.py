@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 from dataclasses import dataclass, field
 
@@ -30,8 +31,23 @@ class DistributedContext:
         return self.rank == 0
 
 
-def init_distributed(device: str = "auto") -> DistributedContext:
-    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1); pick this rank's device."""
+def init_distributed(device: str = "auto", *, backend: str | None = None,
+                     timeout: datetime.timedelta | None = None) -> DistributedContext:
+    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1); pick this rank's device.
+
+    Parameters
+    ----------
+    device
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ...; on CUDA each rank takes the GPU of its ``LOCAL_RANK``.
+    backend
+        Process-group backend when this call creates the group (default NCCL on CUDA, gloo on CPU).
+    timeout
+        How long collective calls wait (default: torch's).
+
+    Returns
+    -------
+    This process's :class:`DistributedContext`.
+    """
     from sclong_tl._device import resolve_device
 
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -45,7 +61,7 @@ def init_distributed(device: str = "auto") -> DistributedContext:
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if resolved.type == "cuda" else "gloo")
+        dist.init_process_group(backend=backend or ("nccl" if resolved.type == "cuda" else "gloo"), timeout=timeout)
     return DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank, resolved)
 
 
