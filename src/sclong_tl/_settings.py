@@ -39,7 +39,7 @@ class Settings:
     n_threads
         torch threads while a tool runs: None (default) keeps torch's count but lowers it to the CPUs this process
         may use (its CPU affinity and cgroup quota); an integer sets it for the duration of each call. torch's
-        previous count is restored afterwards (see the "CPU, bfloat16 and threads" section of the FAQ).
+        previous count is restored afterwards (see "CPU threads, shared machines and bfloat16" in the FAQ).
     """
 
     device: str = "auto"
