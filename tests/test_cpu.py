@@ -157,3 +157,15 @@ def test_import_prefers_passive_openmp_waiting_unless_chosen_or_too_late():
     assert _wait_policy(f"import sclong_tl; {show}", OMP_WAIT_POLICY="active") == "active"  # the user's choice
     # torch already loaded its OpenMP runtime, which read the variable: setting it now would only mislead
     assert _wait_policy(f"import torch, sclong_tl; {show}") == "unset"
+
+
+@pytest.mark.parametrize(("flags", "warns"), [({"avx2", "fma", "avx512f"}, True), ({"avx2", "amx_bf16"}, False)])
+def test_bf16_on_a_cpu_without_native_instructions_warns_once(monkeypatch, caplog, flags, warns):
+    import logging
+
+    monkeypatch.setattr(_cpu, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(_cpu, "_warned_bf16", False)
+    with caplog.at_level(logging.WARNING, logger="sclong_tl._cpu"):
+        _cpu.warn_if_bf16_is_emulated()
+        _cpu.warn_if_bf16_is_emulated()
+    assert caplog.text.count("neither AMX-BF16 nor AVX512-BF16") == (1 if warns else 0)
