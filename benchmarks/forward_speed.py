@@ -1,10 +1,22 @@
-"""Seconds per cell of the official-size scLong ("sclong-1b" preset, random weights) on this machine.
+"""Seconds per cell of an scLong forward pass and its efficiency against same-run matrix products (random weights).
 
-Prints, for one cell: fp32 time, bf16-autocast time (CPU, and CUDA when present), peak memory, where the fp32
-time goes (per block), and the bf16 output's deviation from fp32 (max abs difference and mean cosine
-similarity of the per-gene representations).
+For a preset ("sclong-1b": the official size; "sclong-default" or "tiny" run in about a minute) this prints
 
-Usage: python benchmarks/forward_speed.py [--repeats 2] [--threads N] [--preset sclong-1b] [--nnz 2500]
+- the CPU (model name, SIMD / AMX flags from /proc/cpuinfo, CPU affinity, cgroup quota) and torch's threads;
+- the analytic FLOP count of one forward pass, listed by matrix-product shape;
+- seconds per cell in float32 and in bfloat16 with the weights held in bfloat16 (``ScLong.set_weights_dtype_``;
+  ``--autocast`` adds bfloat16 autocast over float32 weights, which casts the weights on every call);
+- the efficiency of each: ``gemm_time / forward_time``, where ``gemm_time`` is the time, measured in the same run
+  at the same precision and thread count, of the very matrix products the forward pass computes (every shape
+  timed alone, times how often the forward uses it); 1.0 means the forward pass costs no more than its products.
+  Also the rate of one large reference product (4096x1280 by 1280x5120) and the forward's fraction of it;
+- the bfloat16 outputs' deviation from float32 (per-gene cosine similarity), and where the time goes (per block,
+  and with ``--profile`` the most expensive operators of the bfloat16 forward).
+
+Timings are only meaningful on an otherwise idle machine.
+
+Usage: python benchmarks/forward_speed.py [--preset sclong-1b|sclong-default|tiny] [--cells 1] [--repeats 2]
+       [--threads N] [--nnz 2500] [--device cpu|cuda] [--autocast] [--profile]
 """
 
 from __future__ import annotations
@@ -12,102 +24,240 @@ from __future__ import annotations
 import argparse
 import resource
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from sclong_tl.model import ScLong, count_parameters, get_config
+from sclong_tl._cpu import cpu_summary, has_native_bf16
+from sclong_tl.model import ScLong, ScLongConfig, count_parameters, get_config
+
+REFERENCE_GEMM = (4096, 1280, 5120)
 
 
-def realistic_cell(n_genes: int, nnz: int, seed: int) -> torch.Tensor:
-    """A cell in model space: nnz expressed genes with log-normalised-like values (max 10), pad 0."""
+@dataclass(frozen=True)
+class Gemm:
+    """``batch`` independent ``(m, k) @ (k, n)`` products."""
+
+    batch: int
+    m: int
+    k: int
+    n: int
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.batch * self.m * self.k * self.n
+
+
+def performer_gemms(cells: int, tokens: int, width: int, depth: int, heads: int, dim_head: int, features: int,
+                    ff_mult: int) -> Counter:
+    """The matrix products of one fused inference pass through a Performer stack (performer_inference.py)."""
+    rows, inner = cells * tokens, heads * dim_head
+    per_layer = Counter({
+        Gemm(1, rows, width, inner): 2,  # q, k
+        Gemm(1, rows, width, heads * (dim_head + 1)): 1,  # v with a ones column per head
+        Gemm(1, rows * heads, dim_head, features): 2,  # random features of q and k
+        Gemm(cells * heads, dim_head + 1, tokens, features): 1,  # [V | 1]^T K
+        Gemm(cells * heads, tokens, features, dim_head + 1): 1,  # Q (K^T [V | 1])
+        Gemm(1, rows, inner, width): 1,  # output projection
+        Gemm(1, rows, width, ff_mult * width): 1,  # feed-forward
+        Gemm(1, rows, ff_mult * width, width): 1,
+    })
+    return Counter({gemm: count * depth for gemm, count in per_layer.items()})
+
+
+def forward_gemms(config: ScLongConfig, cells: int, nnz: int) -> Counter:
+    """All matrix products of one inference forward pass of ``cells`` cells with ``nnz`` expressed genes each."""
+    c = config
+    d, big, k, positions = c.base_dim, c.large_dim, c.top_k, c.n_positions
+    gemms: Counter = Counter()
+    gemms[Gemm(1, cells * nnz, c.expression_hidden, d)] += 1  # expression encoder (fc1 has K = 1: not counted)
+    gemms[Gemm(1, cells * k, d, big)] += 1  # base_to_large
+    gemms[Gemm(1, cells * k, big, d)] += 1  # large_to_base
+    gemms += performer_gemms(cells, k, big, c.large_depth, c.large_heads, c.large_dim_head,
+                             c.features_per_head(c.large_dim_head), c.ff_mult)
+    if positions > k:
+        gemms += performer_gemms(cells, positions - k, d, c.mini_depth, c.mini_heads, c.mini_dim_head,
+                                 c.features_per_head(c.mini_dim_head), c.ff_mult)
+    gemms += performer_gemms(cells, positions, d, c.dec_depth, c.dec_heads, c.dec_dim_head,
+                             c.features_per_head(c.dec_dim_head), c.ff_mult)
+    gemms[Gemm(1, cells * positions, d, 1)] += 1  # reconstruction head
+    return gemms
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_gemm(gemm: Gemm, dtype: torch.dtype, device: torch.device, repeats: int) -> float:
+    """Best-of-``repeats`` seconds of one product of this shape (after a warm-up)."""
+    shape_a = (gemm.m, gemm.k) if gemm.batch == 1 else (gemm.batch, gemm.m, gemm.k)
+    shape_b = (gemm.k, gemm.n) if gemm.batch == 1 else (gemm.batch, gemm.k, gemm.n)
+    a = torch.randn(shape_a, device=device).to(dtype)
+    b = torch.randn(shape_b, device=device).to(dtype)
+    out = torch.matmul(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        torch.matmul(a, b, out=out)
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def gemm_time(gemms: Counter, dtype: torch.dtype, device: torch.device, repeats: int) -> float:
+    """Seconds the forward pass's products take when each is run alone: the roofline of this run."""
+    with torch.inference_mode():
+        return sum(count * time_gemm(gemm, dtype, device, repeats) for gemm, count in gemms.items())
+
+
+def realistic_cells(n_genes: int, nnz: int, cells: int, seed: int) -> torch.Tensor:
+    """Cells in model space: nnz expressed genes with log-normalised-like values (max 10), pad 0."""
     rng = np.random.default_rng(seed)
-    values = np.zeros(n_genes + 1, dtype=np.float32)
-    counts = rng.negative_binomial(1, 0.3, size=nnz) + 1
-    logged = np.log1p(counts / counts.sum() * 1e4)
-    values[rng.choice(n_genes, size=nnz, replace=False)] = logged * 10 / logged.max()
-    return torch.from_numpy(values)[None]
+    values = np.zeros((cells, n_genes + 1), dtype=np.float32)
+    for row in range(cells):
+        counts = rng.negative_binomial(1, 0.3, size=nnz) + 1
+        logged = np.log1p(counts / counts.sum() * 1e4)
+        values[row, rng.choice(n_genes, size=nnz, replace=False)] = logged * 10 / logged.max()
+    return torch.from_numpy(values)
 
 
-def timed_forward(module: ScLong, cell: torch.Tensor, dtype: torch.dtype, device: torch.device, repeats: int):
+def timed_forward(module: ScLong, cells: torch.Tensor, dtype: torch.dtype, device: torch.device, repeats: int):
+    """Best-of-``repeats`` seconds of a forward pass (after one warm-up) and its output."""
     times = []
     output = None
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+    for attempt in range(repeats + 1):
+        synchronize(device)
         start = time.perf_counter()
         with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            output = module(cell.to(device))
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
+            output = module(cells)
+        synchronize(device)
+        if attempt:
+            times.append(time.perf_counter() - start)
     return min(times), output
 
 
-def block_profile(module: ScLong, cell: torch.Tensor) -> dict[str, float]:
-    """fp32 wall time spent in each top-level block (forward hooks)."""
+def block_profile(module: ScLong, cells: torch.Tensor, dtype: torch.dtype) -> dict[str, float]:
+    """Wall time spent in each top-level block (forward hooks)."""
     spent: dict[str, float] = defaultdict(float)
     starts: dict[str, float] = {}
     handles = []
-    for name in ("token_emb", "go_conv", "mini_encoder", "large_encoder", "decoder", "base_to_large",
-                 "large_to_base", "exp_to_out"):
+    for name in ("token_emb", "go_conv", "mini_encoder", "base_to_large", "large_encoder", "large_to_base",
+                 "decoder", "exp_to_out"):
         block = getattr(module, name)
         handles.append(block.register_forward_pre_hook(lambda m, a, n=name: starts.__setitem__(n, time.perf_counter())))
         handles.append(block.register_forward_hook(
             lambda m, a, o, n=name: spent.__setitem__(n, spent[n] + time.perf_counter() - starts[n])))
     total_start = time.perf_counter()
-    with torch.inference_mode():
-        module(cell)
+    with torch.inference_mode(), torch.autocast(cells.device.type, dtype=dtype, enabled=dtype != torch.float32):
+        module(cells)
     total = time.perf_counter() - total_start
     for handle in handles:
         handle.remove()
-    spent["other (top-k, embeddings, merge)"] = total - sum(spent.values())
+    spent["other (top-k, embeddings, norms, merge)"] = total - sum(spent.values())
     spent["total"] = total
     return dict(spent)
 
 
+def operator_profile(module: ScLong, cells: torch.Tensor, dtype: torch.dtype, rows: int = 15) -> str:
+    """The operators with the most self time in one forward pass (torch.profiler), with their input dtypes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof, torch.inference_mode(), \
+            torch.autocast(cells.device.type, dtype=dtype, enabled=dtype != torch.float32):
+        module(cells)
+    return prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=rows)
+
+
+def efficiency_line(label: str, forward: float, gemms: float, flops: int, peak: float, cells: int) -> str:
+    return (f"  {label:24s} {forward / cells:9.3f} s/cell   {flops / forward / 1e12:7.3f} TFLOP/s   "
+            f"same-run GEMMs {gemms / cells:8.3f} s/cell -> efficiency {gemms / forward:5.2f}   "
+            f"(of the {peak / 1e12:.2f} TFLOP/s reference product: {flops / forward / peak:5.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="sclong-1b")
+    parser.add_argument("--preset", default="sclong-1b", help="sclong-1b, sclong-default or tiny")
+    parser.add_argument("--cells", type=int, default=1, help="cells per forward pass")
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--nnz", type=int, default=2500, help="expressed genes in the test cell")
+    parser.add_argument("--gemm-repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--nnz", type=int, default=2500, help="expressed genes per test cell")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--autocast", action="store_true", help="also time bf16 autocast over float32 weights")
+    parser.add_argument("--profile", action="store_true", help="print the costliest operators of the bf16 pass")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     config = get_config(args.preset)
-    print(f"preset {args.preset}: {count_parameters(config):,} parameters; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads")
+    print(f"CPU: {cpu_summary()}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, oneDNN "
+          f"{'on' if torch.backends.mkldnn.is_available() else 'OFF'}, device {device}")
+    if device.type == "cpu" and not has_native_bf16():
+        print("note: no AMX-BF16 / AVX512-BF16 on this CPU: bfloat16 products are emulated")
+
+    gemms = forward_gemms(config, args.cells, args.nnz)
+    flops = sum(g.flops * count for g, count in gemms.items())
+    print(f"preset {args.preset}: {count_parameters(config):,} parameters; {flops / args.cells / 1e12:.3f} TFLOP "
+          f"per cell in matrix products ({len(gemms)} shapes; the 5 largest shares:)")
+    for gemm, count in sorted(gemms.items(), key=lambda item: -item[0].flops * item[1])[:5]:
+        print(f"    {count:4d} x [{gemm.batch} x ({gemm.m} x {gemm.k}) @ ({gemm.k} x {gemm.n})]  "
+              f"{gemm.flops * count / flops:6.1%}")
+
     build_start = time.perf_counter()
     torch.manual_seed(0)
     n = config.n_positions
     ring = torch.arange(n - 1)
     edge_index = torch.stack([torch.cat([ring, ring]), torch.cat([ring, (ring + 1) % (n - 1)])])
-    module = ScLong(config, edge_index, torch.full((edge_index.shape[1],), 0.5)).eval()
+    module = ScLong(config, edge_index, torch.full((edge_index.shape[1],), 0.5)).eval().to(device)
     print(f"built in {time.perf_counter() - build_start:.1f} s; peak RSS {peak_rss_gb():.2f} GB")
-    cell = realistic_cell(config.n_genes, args.nnz, seed=0)
+    cells = realistic_cells(config.n_genes, min(args.nnz, config.n_genes), args.cells, seed=0).to(device)
 
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    for device in devices:
-        module.to(device)
-        fp32_time, fp32_out = timed_forward(module, cell, torch.float32, device, args.repeats)
-        bf16_time, bf16_out = timed_forward(module, cell, torch.bfloat16, device, args.repeats)
-        a = fp32_out.representations.float().cpu()[0]
-        b = bf16_out.representations.float().cpu()[0]
-        cosine = torch.nn.functional.cosine_similarity(a, b, dim=-1)
-        print(f"[{device.type}] fp32: {fp32_time:.2f} s/cell   bf16 autocast: {bf16_time:.2f} s/cell   "
-              f"speed-up {fp32_time / bf16_time:.2f}x")
-        print(f"[{device.type}] bf16 vs fp32 representations: max abs diff {float((a - b).abs().max()):.4f}, "
-              f"mean cosine {float(cosine.mean()):.5f}, min cosine {float(cosine.min()):.5f}; reconstruction max "
-              f"abs diff {float((fp32_out.reconstruction - bf16_out.reconstruction).abs().max()):.4f}")
-        if device.type == "cuda":
-            print(f"[cuda] peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GB")
-    module.to("cpu")
-    print(f"peak RSS {peak_rss_gb():.2f} GB")
-    print("fp32 CPU time per block (s):")
-    for name, seconds in block_profile(module, cell).items():
-        print(f"  {name:34s} {seconds:8.2f}")
+    reference = Gemm(1, *REFERENCE_GEMM)
+    results = []
+    for dtype in (torch.float32, torch.bfloat16):
+        with torch.inference_mode():
+            peak = reference.flops / time_gemm(reference, dtype, device, args.gemm_repeats)
+        results.append((dtype, peak, gemm_time(gemms, dtype, device, args.gemm_repeats)))
+    (_, peak32, gemm32), (_, peak16, gemm16) = results
+    print(f"reference product {REFERENCE_GEMM}: float32 {peak32 / 1e12:.3f} TFLOP/s, bfloat16 {peak16 / 1e12:.3f} "
+          f"TFLOP/s ({peak16 / peak32:.2f}x)")
+    if device.type == "cpu" and has_native_bf16() and peak16 < 1.5 * peak32:
+        print("WARNING: bfloat16 products are not faster than float32 although the CPU has native bfloat16: "
+              "torch does not reach the AMX / AVX512-BF16 kernels here")
+
+    fp32_time, fp32_out = timed_forward(module, cells, torch.float32, device, args.repeats)
+    lines = [efficiency_line("float32", fp32_time, gemm32, flops, peak32, args.cells)]
+    if args.autocast:
+        autocast_time, _ = timed_forward(module, cells, torch.bfloat16, device, args.repeats)
+        lines.append(efficiency_line("bf16 autocast (recast)", autocast_time, gemm16, flops, peak16, args.cells))
+    fp32_blocks = block_profile(module, cells, torch.float32)
+    module.set_weights_dtype_(torch.bfloat16)
+    bf16_time, bf16_out = timed_forward(module, cells, torch.bfloat16, device, args.repeats)
+    lines.append(efficiency_line("bf16 weights held", bf16_time, gemm16, flops, peak16, args.cells))
+    print("forward pass (best of repeats, per cell):")
+    print("\n".join(lines))
+    print(f"  bf16 held vs float32: {fp32_time / bf16_time:.2f}x faster; peak RSS {peak_rss_gb():.2f} GB")
+    if device.type == "cuda":
+        print(f"  peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GB")
+
+    a = fp32_out.representations.float().cpu().flatten(0, 1)
+    b = bf16_out.representations.float().cpu().flatten(0, 1)
+    cosine = torch.nn.functional.cosine_similarity(a, b, dim=-1)
+    recon = (fp32_out.reconstruction.float() - bf16_out.reconstruction.float()).abs().max()
+    print(f"bf16 vs float32 per-gene representations: mean cosine {float(cosine.mean()):.6f}, min cosine "
+          f"{float(cosine.min()):.6f} (aim >= 0.999); reconstruction max abs diff {float(recon):.4f}")
+
+    bf16_blocks = block_profile(module, cells, torch.bfloat16)
+    print(f"time per block (s per forward of {args.cells} cell(s)):     float32   bf16 held")
+    for name, seconds in fp32_blocks.items():
+        print(f"  {name:40s} {seconds:9.3f} {bf16_blocks[name]:10.3f}")
+    if args.profile:
+        print(operator_profile(module, cells, torch.bfloat16))
 
 
 def peak_rss_gb() -> float:

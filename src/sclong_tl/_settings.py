@@ -36,6 +36,10 @@ class Settings:
     cache_dir
         Where downloaded weights (``<cache_dir>/weights``) and datasets (``<cache_dir>/datasets``) are kept:
         ``SCLONG_TL_CACHE`` when set, else pooch's per-user cache folder for ``sclong_tl``.
+    n_threads
+        torch threads while a tool runs: None (default) keeps torch's count but lowers it to the CPUs this process
+        may use (its CPU affinity and cgroup quota); an integer sets it for the duration of each call. torch's
+        previous count is restored afterwards (see "CPU threads, shared machines and bfloat16" in the FAQ).
     """
 
     device: str = "auto"
@@ -43,6 +47,7 @@ class Settings:
     progress: bool = True
     _verbosity: int = field(default=1, repr=False)
     _cache_dir: Path | None = field(default=None, repr=False)
+    _n_threads: int | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         configure_logging(self._verbosity)
@@ -58,6 +63,17 @@ class Settings:
             raise ValueError(f"verbosity must be a non-negative integer, got {value!r}")
         self._verbosity = value
         configure_logging(value)
+
+    @property
+    def n_threads(self) -> int | None:
+        """Threads of torch during a tool's work: None (automatic, see the class docstring) or a positive integer."""
+        return self._n_threads
+
+    @n_threads.setter
+    def n_threads(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"n_threads must be a positive integer or None, got {value!r}")
+        self._n_threads = value
 
     @property
     def cache_dir(self) -> Path:

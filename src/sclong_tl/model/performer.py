@@ -150,8 +150,10 @@ class ScLongPerformer(Performer):
         self._count_call()
         if torch.is_grad_enabled() or query_index is not None:
             return performer_stack(self.net.layers, x, query_index)
-        # inference: the same residual stack, fused in place (performer_inference.py)
-        x = x.clone(memory_format=torch.contiguous_format)
+        # inference: the same residual stack, fused in place (performer_inference.py); the residual stream is
+        # float32 also under bfloat16 autocast (the layers' outputs are added to it unrounded)
+        x = x.to(dtype=torch.promote_types(x.dtype, torch.float32), memory_format=torch.contiguous_format,
+                 copy=True)
         for attention_block, feed_forward_block in self.net.layers:
             attention_residual_(attention_block, x)
             feed_forward_residual_(feed_forward_block, x)

@@ -44,6 +44,19 @@ def _values_with_ones(to_v: nn.Linear, heads: int) -> tuple[torch.Tensor, torch.
     return weight, bias.view(-1)
 
 
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype matrix products run in: autocast's when it is enabled on ``x``'s device, else ``x``'s."""
+    device_type = x.device.type
+    if hasattr(torch, "get_autocast_dtype"):  # torch >= 2.4
+        if torch.is_autocast_enabled(device_type):
+            return torch.get_autocast_dtype(device_type)
+    elif device_type == "cpu" and torch.is_autocast_cpu_enabled():
+        return torch.get_autocast_cpu_dtype()
+    elif device_type == "cuda" and torch.is_autocast_enabled():
+        return torch.get_autocast_gpu_dtype()
+    return x.dtype
+
+
 def attention_residual_(attention_block: nn.Module, x: torch.Tensor) -> None:
     """``x += attention_block(x)`` for a pre-LayerNorm Performer self-attention block, in place.
 
@@ -62,7 +75,8 @@ def attention_residual_(attention_block: nn.Module, x: torch.Tensor) -> None:
         scaled_projection = attention.fast_attention.projection_matrix * dim_head**-0.25
         v_weight, v_bias = _values_with_ones(attention.to_v, heads)
     norm: Any = attention_block.norm
-    normed = norm(x)
+    # cast once to the compute precision (autocast would cast the normalised tokens for each of q, k and v)
+    normed = norm(x).to(compute_dtype(x))
     q = attention.to_q(normed).view(cells, tokens, heads, dim_head)
     k = attention.to_k(normed).view(cells, tokens, heads, dim_head)
     v_with_ones = nn.functional.linear(normed, v_weight, v_bias).view(cells, tokens, heads, dim_head + 1)

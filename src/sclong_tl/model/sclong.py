@@ -104,6 +104,40 @@ class ScLong(nn.Module):
         for block in find_performers(self):
             block.fix_projection_matrices_()
 
+    # -------------------------------------------------------------------------------------- weight precision
+    @property
+    def weights_dtype(self) -> torch.dtype:
+        """Precision of the matrix-product weights (the Linear layers of the encoders and decoder)."""
+        return self.base_to_large.weight.dtype
+
+    @torch.no_grad()
+    def set_weights_dtype_(self, dtype: torch.dtype) -> ScLong:
+        """Store the matrix-product weights in ``dtype``, in place, for inference in that precision.
+
+        The Linear layers of the mini encoder, the large encoder (with its input and output projections) and the
+        decoder, which hold almost all parameters and compute, are converted once; the expression encoder, the
+        gene tables, the GO propagation, the layer norms, the random feature matrices and the output head stay in
+        their own dtype (float32; they are small, and the layer norms and the embedding stage run in float32).
+        Run the module under ``torch.autocast(..., dtype=dtype)``: autocast then finds these weights already in
+        ``dtype`` and casts only activations. ``float32`` converts back (losing what bfloat16 rounded away).
+
+        Parameters
+        ----------
+        dtype
+            ``torch.float32`` or ``torch.bfloat16``.
+
+        Returns
+        -------
+        The module.
+        """
+        if dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError(f"weights dtype must be torch.float32 or torch.bfloat16, got {dtype}")
+        for block in (self.mini_encoder, self.base_to_large, self.large_encoder, self.large_to_base, self.decoder):
+            for layer in block.modules():
+                if isinstance(layer, nn.Linear):
+                    layer.to(dtype)
+        return self
+
     # ----------------------------------------------------------------------------------------- gene tables
     def _gene_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The direct and the GO-propagated gene tables, cached at inference while the weights are unchanged."""
@@ -187,9 +221,11 @@ class ScLong(nn.Module):
         values = values.float()
         top_indices = select_top_positions(values, k)
 
-        tokens = self._value_tokens(values)
-        direct, propagated = self._gene_tables()
-        tokens = self._add_gene_tables(tokens, direct, propagated)
+        # the embedding stage is cheap and runs in float32 whatever the compute precision (also under autocast)
+        with torch.autocast(values.device.type, enabled=False):
+            tokens = self._value_tokens(values)
+            direct, propagated = self._gene_tables()
+            tokens = self._add_gene_tables(tokens, direct, propagated)
 
         gather_index = top_indices.unsqueeze(-1).expand(-1, -1, d)
         in_top = torch.zeros((cells, n_positions), dtype=torch.bool, device=values.device)
@@ -197,8 +233,9 @@ class ScLong(nn.Module):
         top_tokens = tokens.gather(1, gather_index)
         rest_tokens = tokens[~in_top].view(cells, n_positions - k, d)  # ascending positions
 
-        top = self.large_in_norm(self.base_to_large(top_tokens))
-        top = self.large_to_base_out_norm(self.large_to_base(self.large_encoder(top)))
+        # layer norms see float32 inputs (a no-op in float32; under bfloat16 they normalise unrounded values)
+        top = self.large_in_norm(self.base_to_large(top_tokens).float())
+        top = self.large_to_base_out_norm(self.large_to_base(self.large_encoder(top)).float())
         # when every position is in the top set (tiny vocabularies), the mini encoder has nothing to encode
         rest = self.mini_encoder(rest_tokens) if rest_tokens.shape[1] else rest_tokens
 
@@ -206,6 +243,7 @@ class ScLong(nn.Module):
         merged.scatter_(1, gather_index, top)
         merged[~in_top] = rest.reshape(-1, d).to(merged.dtype)
         merged = self._add_gene_tables(merged, direct, propagated)
-        representations = self.decode_norm(self.decoder(merged, query_index=positions))
-        reconstruction = self.exp_to_out(representations).squeeze(-1)
+        representations = self.decode_norm(self.decoder(merged, query_index=positions).float())
+        with torch.autocast(values.device.type, enabled=False):  # one number per gene: float32 (float32 weights)
+            reconstruction = self.exp_to_out(representations.to(self.exp_to_out.weight.dtype)).squeeze(-1)
         return ScLongOutput(representations, reconstruction, top_indices)

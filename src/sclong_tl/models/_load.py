@@ -11,7 +11,8 @@ from ._sclong import ScLongModel
 DEFAULT_ALIASES = ("default", "sclong-default")
 
 
-def load_model(name_or_path: str | os.PathLike | ScLongModel = "default", *, device: str = "auto") -> ScLongModel:
+def load_model(name_or_path: str | os.PathLike | ScLongModel = "default", *, device: str = "auto",
+               dtype: str | None = None) -> ScLongModel:
     """Load an scLong model (what every tool's ``model=`` argument goes through).
 
     Parameters
@@ -19,9 +20,14 @@ def load_model(name_or_path: str | os.PathLike | ScLongModel = "default", *, dev
     name_or_path
         A ``.safetensors`` file in our format, a registry name (see :func:`sclong_tl.weights.available`;
         ``"default"`` is the bundled default model), or an already loaded :class:`ScLongModel` (returned as is,
-        moved to ``device`` unless ``device="auto"``).
+        moved to ``device`` unless ``device="auto"`` and converted to ``dtype`` when given, in place).
     device
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
+    dtype
+        Precision of the weights in memory: None / ``"float32"`` (as stored, float32) or ``"bfloat16"``: the
+        matrix-product weights are converted once, halving their memory, and every forward pass runs in
+        bfloat16 with them (layer norms and the embedding stage stay float32). Use it for bfloat16 inference:
+        ``dtype="bfloat16"`` in :func:`~sclong_tl.embed` with a float32 model casts the weights on every call.
 
     Returns
     -------
@@ -37,7 +43,7 @@ def load_model(name_or_path: str | os.PathLike | ScLongModel = "default", *, dev
         For a registered name this installation cannot provide (the message says how to obtain it).
     """
     if isinstance(name_or_path, ScLongModel):
-        return name_or_path if device == "auto" else name_or_path.to(device)
+        return name_or_path.to(None if device == "auto" else device, dtype=dtype)
     if not isinstance(name_or_path, str | os.PathLike):
         raise TypeError(f"model must be an ScLongModel, a checkpoint path or a model name, got "
                         f"{type(name_or_path).__name__}")
@@ -51,4 +57,4 @@ def load_model(name_or_path: str | os.PathLike | ScLongModel = "default", *, dev
 
         name = "sclong-default" if str(name_or_path) in DEFAULT_ALIASES else str(name_or_path)
         path = Path(fetch(name))
-    return ScLongModel.load(path, device=device)
+    return ScLongModel.load(path, device=device, dtype=dtype)

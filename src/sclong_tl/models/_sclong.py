@@ -45,6 +45,10 @@ class ScLongModel:
         Where the weights come from.
     device
         ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    dtype
+        Precision of the weights: None or ``"float32"`` keeps them as they are; ``"bfloat16"`` converts the
+        matrix-product weights once (:meth:`~sclong_tl.model.ScLong.set_weights_dtype_`), for inference in
+        bfloat16 without recasting them on every call.
 
     Attributes
     ----------
@@ -57,7 +61,7 @@ class ScLongModel:
     """
 
     def __init__(self, module: ScLong, genes: list[str], *, name: str = "scLong", path: str | None = None,
-                 provenance: dict[str, Any] | None = None, device: str = "auto") -> None:
+                 provenance: dict[str, Any] | None = None, device: str = "auto", dtype: str | None = None) -> None:
         if len(genes) != module.config.n_genes:
             raise ValueError(f"{len(genes)} genes for a model with n_genes={module.config.n_genes}")
         self.genes = list(genes)
@@ -67,16 +71,54 @@ class ScLongModel:
         self._sha256: str | None = None
         self.device = resolve_device(device)
         self.module = module.to(self.device).eval()
+        if dtype is not None:
+            self.module.set_weights_dtype_(resolve_dtype(dtype, self.device))
 
     def __repr__(self) -> str:
         config = self.config
         return (f"ScLongModel(name={self.name!r}, genes={config.n_genes}, d={config.base_dim}, "
-                f"top_k={config.top_k}, large={config.large_depth}x{config.large_dim}, device={self.device})")
+                f"top_k={config.top_k}, large={config.large_depth}x{config.large_dim}, device={self.device}"
+                f"{'' if self.weights_dtype == 'float32' else f', dtype={self.weights_dtype}'})")
 
     @property
     def config(self) -> ScLongConfig:
         """The model's configuration."""
         return self.module.config
+
+    @property
+    def weights_dtype(self) -> str:
+        """Precision of the matrix-product weights: ``"float32"`` or ``"bfloat16"`` (see :meth:`to`)."""
+        return str(self.module.weights_dtype).removeprefix("torch.")
+
+    def compute_dtype(self, dtype: str | torch.dtype | None = None) -> torch.dtype:
+        """The precision a forward pass runs in for a requested ``dtype``.
+
+        Parameters
+        ----------
+        dtype
+            None: bfloat16 when the weights are bfloat16 or the model is on CUDA, else float32. ``"float32"`` needs
+            float32 weights; ``"bfloat16"`` with float32 weights runs under autocast, which casts the weights
+            again on every call (load the model with ``dtype="bfloat16"`` to cast them once).
+
+        Returns
+        -------
+        ``torch.float32`` or ``torch.bfloat16``.
+
+        Raises
+        ------
+        ValueError
+            For ``"float32"`` on a model holding bfloat16 weights (the precision they lost cannot come back).
+        """
+        import torch
+
+        held = self.module.weights_dtype
+        if dtype is None:
+            return torch.bfloat16 if held == torch.bfloat16 else resolve_dtype(None, self.device)
+        resolved = resolve_dtype(dtype, self.device)
+        if resolved == torch.float32 and held != torch.float32:
+            raise ValueError(f"dtype='float32' requested, but this model holds {self.weights_dtype} weights: load it "
+                             "again with dtype='float32' (the default) for float32 results")
+        return resolved
 
     @property
     def _graph_module(self) -> Any:
@@ -109,21 +151,36 @@ class ScLongModel:
         return [name for name, tensor in self.module.state_dict().items()
                 if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
 
-    def to(self, device: str) -> ScLongModel:
-        """Move the model to ``device`` (in place) and return it.
+    def to(self, device: str | None = None, *, dtype: str | None = None) -> ScLongModel:
+        """Move the model to ``device`` and / or store its weights in ``dtype`` (in place) and return it.
 
         The move is atomic: when ``device`` is unusable (``"mps"`` on a CPU build, a CUDA index that does not
         exist) or the move fails part-way, the model stays where it was, weights and :attr:`device` alike,
         and the error is raised.
+
+        Parameters
+        ----------
+        device
+            ``"auto"``, ``"cpu"``, ``"cuda"``, ...; None keeps the current device.
+        dtype
+            ``"bfloat16"`` converts the matrix-product weights once for bfloat16 inference (half their memory,
+            no per-call recast); ``"float32"`` converts them back (the rounding stays). None keeps them.
+
+        Returns
+        -------
+        The model itself.
         """
-        target = resolve_device(device)
-        previous = self.device
-        try:
-            self.module.to(target)
-        except BaseException:
-            self.module.to(previous)
-            raise
-        self.device = target
+        if device is not None:
+            target = resolve_device(device)
+            previous = self.device
+            try:
+                self.module.to(target)
+            except BaseException:
+                self.module.to(previous)
+                raise
+            self.device = target
+        if dtype is not None:
+            self.module.set_weights_dtype_(resolve_dtype(dtype, self.device))
         return self
 
     # --------------------------------------------------------------------------------------- construction
@@ -216,7 +273,7 @@ class ScLongModel:
         return written
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, device: str = "auto") -> ScLongModel:
+    def load(cls, path: str | os.PathLike, *, device: str = "auto", dtype: str | None = None) -> ScLongModel:
         """Read a model written by :meth:`save` (or converted by :func:`sclong_tl.weights.convert_official`).
 
         Parameters
@@ -225,6 +282,8 @@ class ScLongModel:
             A ``.safetensors`` file in our format (either layout, see :mod:`sclong_tl.weights`).
         device
             ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
+        dtype
+            Precision of the weights in memory: None / ``"float32"`` (default) or ``"bfloat16"`` (see :meth:`to`).
 
         Returns
         -------
@@ -258,7 +317,7 @@ class ScLongModel:
                              f"{unexpected[:5]})")
         name = checkpoint.provenance.get("name", Path(path).stem)
         model = cls(module, checkpoint.genes, name=name, path=str(path), provenance=checkpoint.provenance,
-                    device=device)
+                    device=device, dtype=dtype)
         model._sha256 = checkpoint.sha256
         logger.debug("loaded %r from %s", model, path)
         return model
@@ -288,7 +347,8 @@ class ScLongModel:
         values
             ``(cells, n_genes)`` model-space inputs.
         dtype
-            ``"float32"`` or ``"bfloat16"`` (autocast); default bfloat16 on CUDA, float32 on CPU.
+            ``"float32"`` or ``"bfloat16"``; default bfloat16 on CUDA or with bfloat16 weights, float32 otherwise
+            (see :meth:`compute_dtype`).
 
         Returns
         -------
@@ -302,9 +362,13 @@ class ScLongModel:
             raise ValueError(f"values must have shape (cells, {self.config.n_genes}), got {tuple(values.shape)}")
         if not torch.isfinite(values).all():
             raise ValueError("values contain NaN or infinite entries")
+        from sclong_tl._cpu import torch_threads, warn_if_bf16_is_emulated
+
         padded = torch.nn.functional.pad(values, (0, 1)).to(self.device)
-        compute_dtype = resolve_dtype(dtype, self.device)
-        with torch.inference_mode(), autocast_context(self.device, compute_dtype):
+        compute_dtype = self.compute_dtype(dtype)
+        if compute_dtype == torch.bfloat16 and self.device.type == "cpu":
+            warn_if_bf16_is_emulated()
+        with torch_threads(), torch.inference_mode(), autocast_context(self.device, compute_dtype):
             output = self.module(padded)
         n_genes = self.config.n_genes
         return (output.representations[:, :n_genes].float(), output.reconstruction[:, :n_genes].float())

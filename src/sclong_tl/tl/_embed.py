@@ -115,7 +115,10 @@ def embed(
         ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ... A loaded model stays where it is
         with ``"auto"``.
     dtype
-        ``"float32"`` or ``"bfloat16"`` (autocast); default bfloat16 on CUDA, float32 on CPU.
+        ``"float32"`` or ``"bfloat16"``; default bfloat16 on CUDA (or for a model holding bfloat16 weights),
+        float32 on CPU. When ``model`` is a name or path, a bfloat16 run loads the weights in bfloat16 once
+        (:func:`~sclong_tl.load_model` with ``dtype="bfloat16"``); a loaded float32 model runs under bfloat16
+        autocast instead, which casts its weights on every batch: load it with ``dtype="bfloat16"`` to avoid that.
     copy
         Return an annotated copy instead of writing into ``data`` (a backed AnnData is copied into memory).
     progress
@@ -132,7 +135,8 @@ def embed(
         float32 ``(n_vars, d)`` when ``gene_key_added`` is given.
     ``.uns[key_added]`` (default ``.uns["sclong"]``)
         ``{"params": {...}, "genes": {...}}`` describing the call: ``params`` holds the model name,
-        ``model_sha256`` (when the model was loaded from a file), pooling, dtype, device, package version,
+        ``model_sha256`` (when the model was loaded from a file), pooling, dtype (the compute precision),
+        ``weights_dtype`` (the precision of the weights in memory), device, package version,
         ``values`` (the kind of values read) and ``is_counts`` (whether they were normalised per cell), and
         the keys written; ``genes`` is the gene-match report
         (:meth:`~sclong_tl.pp.GeneMatch.to_dict`). For ``"paper"`` pooling, ``"feature_genes"`` lists the
@@ -150,8 +154,9 @@ def embed(
     >>> sl.embed(adata)  # doctest: +SKIP
     >>> sc.pp.neighbors(adata, use_rep="X_sclong")  # doctest: +SKIP
     """
-    from sclong_tl._device import resolve_dtype
-    from sclong_tl.models import load_model
+    from sclong_tl._cpu import torch_threads
+    from sclong_tl._device import resolve_device, resolve_dtype
+    from sclong_tl.models import ScLongModel, load_model
     from sclong_tl.pp import detect_values, match_genes
 
     _check_options(pooling=pooling, key_added=key_added, gene_key_added=gene_key_added, batch_size=batch_size)
@@ -166,13 +171,18 @@ def embed(
         raise ValueError(f"embed needs at least one cell and one gene, got {adata.n_obs} x {adata.n_vars}")
     value_kind = detect_values(expression_matrix(adata, layer), values=values,
                                what="the expression matrix" if layer is None else f"layer {layer!r}")
-    model = load_model(model, device=device)
-    compute_dtype = resolve_dtype(dtype, model.device)
+    if isinstance(model, ScLongModel):
+        model = load_model(model, device=device)
+    else:  # loaded for this call: hold the weights in the compute precision
+        wanted = resolve_dtype(dtype, resolve_device(device))
+        model = load_model(model, device=device, dtype=str(wanted).removeprefix("torch."))
+    compute_dtype = model.compute_dtype(dtype)
     match = match_genes(adata, model.genes, gene_key=gene_key)
     batch_size = batch_size or model.default_batch_size()
 
-    pooled = _encode(adata, model, match, pooling=pooling, genes=gene_key_added is not None, layer=layer,
-                     value_kind=value_kind, batch_size=batch_size, dtype=compute_dtype, progress=progress)
+    with torch_threads():
+        pooled = _encode(adata, model, match, pooling=pooling, genes=gene_key_added is not None, layer=layer,
+                         value_kind=value_kind, batch_size=batch_size, dtype=compute_dtype, progress=progress)
     uns = uns_record(model, match, pooled.positions, pooling=pooling, dtype=compute_dtype, value_kind=value_kind,
                      layer=layer, gene_key=gene_key, key_added=obsm_key, gene_key_added=gene_key_added,
                      modality=modality if adata is not data else None)
@@ -337,7 +347,8 @@ def uns_record(model: ScLongModel, match: GeneMatch, positions: np.ndarray, *, p
     """The ``.uns`` record of an embedding (h5ad-writable: no None values)."""
     n_dims = len(positions) if pooling == "paper" else model.config.base_dim
     params = params_record("embed", model, pooling=pooling, n_dims=int(n_dims),
-                           dtype=str(dtype).removeprefix("torch."), device=str(model.device),
+                           dtype=str(dtype).removeprefix("torch."), weights_dtype=model.weights_dtype,
+                           device=str(model.device),
                            values=value_kind.kind, is_counts=value_kind.is_counts, **keys)
     uns: dict[str, Any] = {"params": params, "genes": match.to_dict()}
     if pooling == "paper":

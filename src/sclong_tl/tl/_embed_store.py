@@ -129,8 +129,9 @@ def embed_to_zarr(
         When an option is invalid, or an input holds NaN, infinite or negative values or no vocabulary gene
         (checked before the model runs).
     """
-    from sclong_tl._device import resolve_dtype
-    from sclong_tl.models import load_model
+    from sclong_tl._cpu import torch_threads
+    from sclong_tl._device import resolve_device, resolve_dtype
+    from sclong_tl.models import ScLongModel, load_model
     from sclong_tl.tl._embed import chunk_cells
 
     _check_options(pooling=pooling, key_added=None, gene_key_added=None, batch_size=batch_size)
@@ -140,8 +141,13 @@ def embed_to_zarr(
     paths = _input_paths(inputs)
     out = Path(out).expanduser()
     with _distributed(device) as context, contextlib.ExitStack() as files:
-        model = load_model(model, device=str(context.device) if context.enabled else device)
-        compute_dtype = resolve_dtype(dtype, model.device)
+        model_device = str(context.device) if context.enabled else device
+        if isinstance(model, ScLongModel):
+            model = load_model(model, device=model_device)
+        else:  # loaded for this run: hold the weights in the compute precision (as sl.embed does)
+            wanted = resolve_dtype(dtype, resolve_device(model_device))
+            model = load_model(model, device=model_device, dtype=str(wanted).removeprefix("torch."))
+        compute_dtype = model.compute_dtype(dtype)
         batch_size = batch_size or model.default_batch_size()
         adatas = [files.enter_context(_open_backed(path)) for path in paths]
         request = {
@@ -174,9 +180,9 @@ def embed_to_zarr(
             * (context.rank + 1)
             // context.world_size
         ]
-        _run_blocks(
-            mine, parts, model, context, pooling=pooling, batch_size=batch_size, dtype=compute_dtype, progress=progress
-        )
+        with torch_threads():
+            _run_blocks(mine, parts, model, context, pooling=pooling, batch_size=batch_size, dtype=compute_dtype,
+                        progress=progress)
         _barrier(context)
         if context.is_main:
             _mark_complete(root, parts)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sclong_tl._anndata import expression_matrix, output_target, select_modality
+from sclong_tl._cpu import with_torch_threads
 from sclong_tl._provenance import log_added, params_record
 
 from ._grn_refine import REFINE_DEFAULTS, check_refine_params, refine_adjacency
@@ -60,7 +61,7 @@ def top_k_edges(adjacency: np.ndarray, sources: np.ndarray, top_k: int | None
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(weights)
 
 
-
+@with_torch_threads
 def grn(
     data: Any,
     model: ScLongModel | str | os.PathLike = "default",

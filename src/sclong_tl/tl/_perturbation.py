@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sclong_tl._anndata import select_modality
+from sclong_tl._cpu import with_torch_threads
 from sclong_tl._provenance import params_record
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_KEY = "sclong_perturbation"
 
 
+@with_torch_threads
 def predict_perturbation(
     data: Any,
     perturbations: Sequence[str] | str,
