@@ -112,8 +112,10 @@ def scores(X, adata, batch_key: str, label_key: str) -> dict[str, float]:
 
     batch = adata.obs[batch_key].to_numpy()
     labels = adata.obs[label_key].to_numpy()
-    return {"batch_asw": silhouette_batch_asw(X, batch, labels, use_rep=None),
-            **bio_conservation(X, labels, use_rep=None)}
+    return {
+        "batch_asw": silhouette_batch_asw(X, batch, labels, use_rep=None),
+        **bio_conservation(X, labels, use_rep=None),
+    }
 
 
 def main() -> None:
@@ -131,29 +133,37 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     model, label = load_or_build_model(args.model)
     print(f"model: {label}; {model!r}; torch threads {torch.get_num_threads()}, cpu_count {os.cpu_count()}")
-    header = (f"{'dataset':<10} {'method':<15} {'dims':>6} {'batch_ASW':>9} {'label_ASW':>9} {'NMI':>6} {'ARI':>6} "
-              f"{'seconds':>8} {'cells/s':>8} {'peak_RSS_MB':>11}")
+    header = (
+        f"{'dataset':<10} {'method':<15} {'dims':>6} {'batch_ASW':>9} {'label_ASW':>9} {'NMI':>6} {'ARI':>6} "
+        f"{'seconds':>8} {'cells/s':>8} {'peak_RSS_MB':>11}"
+    )
     rows = []
     for name in args.datasets:
         adata, batch_key, label_key = load_dataset(name)
-        print(f"{name}: {adata.n_obs} cells x {adata.n_vars} genes; batch {batch_key} "
-              f"{dict(adata.obs[batch_key].value_counts())}; label {label_key} ({adata.obs[label_key].nunique()})")
+        print(
+            f"{name}: {adata.n_obs} cells x {adata.n_vars} genes; batch {batch_key} "
+            f"{dict(adata.obs[batch_key].value_counts())}; label {label_key} ({adata.obs[label_key].nunique()})"
+        )
         representations = baseline_representations(adata, batch_key)
         for pooling in ("paper", "mean"):
             with PeakRSS() as memory:
                 start = time.perf_counter()
-                embedded = sl.embed(adata, model, pooling=pooling, batch_size=args.batch_size, copy=True,
-                                    progress=False)
-                representations[f"scLong {pooling}"] = (embedded.obsm["X_sclong"], time.perf_counter() - start,
-                                                        memory)
+                embedded = sl.embed(
+                    adata, model, pooling=pooling, batch_size=args.batch_size, copy=True, progress=False
+                )
+                representations[f"scLong {pooling}"] = (embedded.obsm["X_sclong"], time.perf_counter() - start, memory)
         genes = embedded.uns["sclong"]["genes"]
-        print(f"{name}: scLong matched {genes['n_matched']:,} of {genes['n_dataset']:,} genes "
-              f"({genes['n_vocabulary_found']:,} vocabulary genes)")
+        print(
+            f"{name}: scLong matched {genes['n_matched']:,} of {genes['n_dataset']:,} genes "
+            f"({genes['n_vocabulary_found']:,} vocabulary genes)"
+        )
         for method, (X, seconds, memory) in representations.items():
             result = scores(X, adata, batch_key, label_key)
-            rows.append(f"{name:<10} {method:<15} {X.shape[1]:>6} {result['batch_asw']:>9.3f} "
-                        f"{result['label_asw']:>9.3f} {result['nmi']:>6.3f} {result['ari']:>6.3f} {seconds:>8.2f} "
-                        f"{adata.n_obs / seconds:>8.1f} {memory.peak / 2**20:>11.0f}")
+            rows.append(
+                f"{name:<10} {method:<15} {X.shape[1]:>6} {result['batch_asw']:>9.3f} "
+                f"{result['label_asw']:>9.3f} {result['nmi']:>6.3f} {result['ari']:>6.3f} {seconds:>8.2f} "
+                f"{adata.n_obs / seconds:>8.1f} {memory.peak / 2**20:>11.0f}"
+            )
     print(header)
     print("\n".join(rows))
 

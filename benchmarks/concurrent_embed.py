@@ -59,8 +59,16 @@ def worker(args: argparse.Namespace) -> None:
     torch_count = torch.get_num_threads()
     with torch_threads() as threads:
         pass
-    print(json.dumps({"seconds": min(seconds), "threads": threads, "torch_threads": torch_count,
-                      "wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset")}))
+    print(
+        json.dumps(
+            {
+                "seconds": min(seconds),
+                "threads": threads,
+                "torch_threads": torch_count,
+                "wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
+            }
+        )
+    )
 
 
 def run_group(n: int, args: argparse.Namespace, model: str, wait_policy: str, folder: Path) -> list[dict]:
@@ -70,14 +78,30 @@ def run_group(n: int, args: argparse.Namespace, model: str, wait_policy: str, fo
         env["OMP_WAIT_POLICY"] = wait_policy.upper()
     go = folder / f"go-{n}-{wait_policy}"
     ready = [folder / f"ready-{n}-{wait_policy}-{i}" for i in range(n)]
-    command = [sys.executable, __file__, "--worker", "--model", model, "--data", str(args.data), "--cells",
-               str(args.cells), "--pooling", args.pooling, "--repeats", str(args.repeats), "--go", str(go)]
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        "--model",
+        model,
+        "--data",
+        str(args.data),
+        "--cells",
+        str(args.cells),
+        "--pooling",
+        args.pooling,
+        "--repeats",
+        str(args.repeats),
+        "--go",
+        str(go),
+    ]
     if args.threads:
         command += ["--threads", str(args.threads)]
     if args.dtype:
         command += ["--dtype", args.dtype]
-    processes = [subprocess.Popen([*command, "--ready", str(path)], env=env, stdout=subprocess.PIPE, text=True)
-                 for path in ready]
+    processes = [
+        subprocess.Popen([*command, "--ready", str(path)], env=env, stdout=subprocess.PIPE, text=True) for path in ready
+    ]
     while not all(path.exists() for path in ready):
         if any(process.poll() not in (None, 0) for process in processes):
             raise RuntimeError("a worker failed before starting")
@@ -100,8 +124,9 @@ def tiny_model_file(folder: Path) -> str:
 
     stored = np.load(FIXTURE / "vocabulary_go.npz")
     genes = [str(g) for g in stored["genes"]]
-    model = sl.ScLongModel.from_config("tiny", genes=genes, graph=(stored["edge_index"], stored["edge_weight"]),
-                                       seed=0, top_k=128)
+    model = sl.ScLongModel.from_config(
+        "tiny", genes=genes, graph=(stored["edge_index"], stored["edge_weight"]), seed=0, top_k=128
+    )
     return str(model.save(folder / "tiny.safetensors"))
 
 
@@ -131,17 +156,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model = tiny_model_file(folder) if args.model == "tiny" else args.model
-        print(f"model {args.model}, {args.cells} cells of {args.data.name}, pooling {args.pooling}, "
-              f"{args.processes} processes at once")
+        print(
+            f"model {args.model}, {args.cells} cells of {args.data.name}, pooling {args.pooling}, "
+            f"{args.processes} processes at once"
+        )
         for policy in policies:
             alone = run_group(1, args, model, policy, folder)[0]
             together = run_group(args.processes, args, model, policy, folder)
             seconds = [result["seconds"] for result in together]
             slowdown = max(seconds) / alone["seconds"]
-            print(f"OMP_WAIT_POLICY {alone['wait_policy']}, {alone['threads']} threads per process: one alone "
-                  f"{alone['seconds']:.2f} s ({args.cells / alone['seconds']:.1f} cells/s); {args.processes} at once "
-                  f"{', '.join(f'{s:.2f}' for s in seconds)} s -> slowdown {slowdown:.2f}x "
-                  f"(fair sharing: about {args.processes}x)")
+            print(
+                f"OMP_WAIT_POLICY {alone['wait_policy']}, {alone['threads']} threads per process: one alone "
+                f"{alone['seconds']:.2f} s ({args.cells / alone['seconds']:.1f} cells/s); {args.processes} at once "
+                f"{', '.join(f'{s:.2f}' for s in seconds)} s -> slowdown {slowdown:.2f}x "
+                f"(fair sharing: about {args.processes}x)"
+            )
 
 
 if __name__ == "__main__":

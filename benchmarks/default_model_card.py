@@ -54,17 +54,22 @@ def main() -> None:
     config = PretrainConfig(**fields)
     trained = sl.load_model(args.model or args.run / "model.safetensors", device="cpu")
     initial = build_initial_model(config, args.run)
-    stream = ShardStream(config.data, trained.genes, seed=config.seed, validation_fraction=config.validation_fraction,
-                         min_genes=config.min_genes)
+    stream = ShardStream(
+        config.data,
+        trained.genes,
+        seed=config.seed,
+        validation_fraction=config.validation_fraction,
+        min_genes=config.min_genes,
+    )
     cells = stream.validation_cells(config.validation_cells)
     context = DistributedContext()
     scores = {
-        name: validation_loss(model.module, cells, seed=config.seed, context=context, bf16=False,
-                              batch_size=config.batch_size)
+        name: validation_loss(
+            model.module, cells, seed=config.seed, context=context, bf16=False, batch_size=config.batch_size
+        )
         for name, model in (("random init (same shape, seed)", initial), ("pretrained", trained))
     }
-    scores["cell-mean baseline (no model)"] = cell_mean_baseline(cells, seed=config.seed,
-                                                                  batch_size=config.batch_size)
+    scores["cell-mean baseline (no model)"] = cell_mean_baseline(cells, seed=config.seed, batch_size=config.batch_size)
     print(f"held-out cells: {cells.shape[0]} (validation fraction {config.validation_fraction} of each shard)")
     for name, value in scores.items():
         print(f"masked-reconstruction MSE, {name:32s} {value:.4f}")

@@ -26,8 +26,7 @@ import numpy as np
 import pandas as pd
 
 
-def fold_masks(splits: pd.DataFrame, kind: str, seed: int, examples: pd.DataFrame, tissue: pd.Series
-               ) -> np.ndarray:
+def fold_masks(splits: pd.DataFrame, kind: str, seed: int, examples: pd.DataFrame, tissue: pd.Series) -> np.ndarray:
     """Test mask of fold ``seed`` of ``kind`` over the rows of ``examples`` (row-aligned with ``splits``)."""
     if kind == "leave_cell":
         tissues = sorted(tissue.unique())
@@ -45,8 +44,9 @@ def forest_scores(cells, train: pd.DataFrame, test: pd.DataFrame, drugs: list[st
     expression = pd.DataFrame(cells.layers["log1p_norm"], index=cells.obs_names)
 
     def design(frame: pd.DataFrame) -> np.ndarray:
-        onehot = sum((frame[key].to_numpy()[:, None] == np.asarray(drugs)[None, :]).astype(float)
-                     for key in ("drug1", "drug2"))
+        onehot = sum(
+            (frame[key].to_numpy()[:, None] == np.asarray(drugs)[None, :]).astype(float) for key in ("drug1", "drug2")
+        )
         return np.hstack([expression.loc[frame["cell_line"]].to_numpy(), onehot])
 
     forest = RandomForestClassifier(n_estimators=200, n_jobs=1, random_state=seed).fit(design(train), train["label"])
@@ -73,11 +73,16 @@ def main() -> None:
         raise ValueError("splits.csv is not row-aligned with the DeepDDS examples")
     pretrained, twin = scLong_models(args.model)
     arms = {f"scLong ({pretrained.name})": pretrained, "scLong, random init": twin, "raw expression": None}
-    prepared = {name: sl.tl.DrugCombinationModel(data.cells, scfm, layer="log1p_norm", drugs=data.drugs,
-                                                 device="cpu", progress=False).features
-                for name, scfm in arms.items()}
-    print(f"{len(data.examples)} examples, {data.cells.n_obs} lines, {len(data.drugs)} drugs; scLong {pretrained!r}; "
-          f"vectors ready after {time.time() - started:.0f} s")
+    prepared = {
+        name: sl.tl.DrugCombinationModel(
+            data.cells, scfm, layer="log1p_norm", drugs=data.drugs, device="cpu", progress=False
+        ).features
+        for name, scfm in arms.items()
+    }
+    print(
+        f"{len(data.examples)} examples, {data.cells.n_obs} lines, {len(data.drugs)} drugs; scLong {pretrained!r}; "
+        f"vectors ready after {time.time() - started:.0f} s"
+    )
     fit = {"max_epochs": args.epochs, "batch_size": 256, "lr": args.lr, "patience": 5}
     tissue = data.cells.obs["tissue"]
     rows = []
@@ -86,14 +91,33 @@ def main() -> None:
             test_mask = fold_masks(splits, kind, seed, data.examples, tissue)
             train, test = data.examples[~test_mask], data.examples[test_mask]
             for name in arms:
-                rows.append({"split": kind, "seed": seed, "method": name,
-                             **head_scores(sl.tl.DrugCombinationModel, prepared[name], data.drugs, seed, fit,
-                                           train, test)})
-            rows.append({"split": kind, "seed": seed, "method": "random forest",
-                         **forest_scores(data.cells, train, test, sorted(data.drugs), seed)})
+                rows.append(
+                    {
+                        "split": kind,
+                        "seed": seed,
+                        "method": name,
+                        **head_scores(sl.tl.DrugCombinationModel, prepared[name], data.drugs, seed, fit, train, test),
+                    }
+                )
+            rows.append(
+                {
+                    "split": kind,
+                    "seed": seed,
+                    "method": "random forest",
+                    **forest_scores(data.cells, train, test, sorted(data.drugs), seed),
+                }
+            )
             print(f"  {kind} fold/seed {seed}: {len(test)} test examples ({time.time() - started:.0f} s)")
-    report(rows, args.out, {"auroc": ("auroc", "mean"), "auroc_sd": ("auroc", "std"), "auprc": ("auprc", "mean"),
-                            "auprc_sd": ("auprc", "std")})
+    report(
+        rows,
+        args.out,
+        {
+            "auroc": ("auroc", "mean"),
+            "auroc_sd": ("auroc", "std"),
+            "auprc": ("auprc", "mean"),
+            "auprc_sd": ("auprc", "std"),
+        },
+    )
     print(f"\n{args.seeds} seeds (= folds); total {time.time() - started:.0f} s")
 
 

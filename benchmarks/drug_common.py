@@ -21,8 +21,13 @@ def scLong_models(model: str):
     import sclong_tl as sl
 
     pretrained = sl.load_model(model, device="cpu")
-    twin = sl.ScLongModel.from_config(pretrained.config, genes=pretrained.genes, seed=1, name="random-init twin",
-                                      graph=(pretrained.edge_index, pretrained.edge_weight))
+    twin = sl.ScLongModel.from_config(
+        pretrained.config,
+        genes=pretrained.genes,
+        seed=1,
+        name="random-init twin",
+        graph=(pretrained.edge_index, pretrained.edge_weight),
+    )
     return pretrained, twin
 
 

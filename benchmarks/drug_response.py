@@ -90,18 +90,23 @@ def main() -> None:
     cells, pairs, drugs = subset(data, args.lines, args.drugs)
     cells.layers["shifted_global"] = (cells.X - cells.X.min()).astype(np.float32)
     pretrained, twin = scLong_models(args.model)
-    arms = {f"scLong ({pretrained.name})": (pretrained, "shifted"),
-            "scLong, global shift": (pretrained, "shifted_global"),
-            "scLong, random init": (twin, "shifted"),
-            "raw expression": (None, None)}
-    print(f"{cells.n_obs} cell lines x {cells.n_vars} genes, {len(drugs)} drugs, {len(pairs)} pairs; "
-          f"scLong {pretrained!r}")
+    arms = {
+        f"scLong ({pretrained.name})": (pretrained, "shifted"),
+        "scLong, global shift": (pretrained, "shifted_global"),
+        "scLong, random init": (twin, "shifted"),
+        "raw expression": (None, None),
+    }
+    print(
+        f"{cells.n_obs} cell lines x {cells.n_vars} genes, {len(drugs)} drugs, {len(pairs)} pairs; "
+        f"scLong {pretrained!r}"
+    )
     # the cell-line vectors do not depend on the split: encode once per arm, reuse through `features=`
     prepared = {}
     for name, (scfm, layer) in arms.items():
         tick = time.time()
-        prepared[name] = sl.tl.DrugResponseModel(cells, scfm, layer=layer, drugs=drugs, device="cpu",
-                                                 progress=False).features
+        prepared[name] = sl.tl.DrugResponseModel(
+            cells, scfm, layer=layer, drugs=drugs, device="cpu", progress=False
+        ).features
         print(f"  vectors for {name}: {time.time() - tick:.0f} s")
     fit = {"max_epochs": args.epochs, "batch_size": 64, "lr": 1e-3, "patience": 5}
     rows = []
@@ -109,13 +114,35 @@ def main() -> None:
         for seed in range(args.seeds):
             train, test = split(pairs, kind, seed)
             for name in arms:
-                rows.append({"split": kind, "seed": seed, "method": name,
-                             **head_scores(sl.tl.DrugResponseModel, prepared[name], drugs, seed, fit, train, test)})
-            rows.append({"split": kind, "seed": seed, "method": "linear (ridge)",
-                         **linear_scores(cells, train, test), "seconds": 0.0})
+                rows.append(
+                    {
+                        "split": kind,
+                        "seed": seed,
+                        "method": name,
+                        **head_scores(sl.tl.DrugResponseModel, prepared[name], drugs, seed, fit, train, test),
+                    }
+                )
+            rows.append(
+                {
+                    "split": kind,
+                    "seed": seed,
+                    "method": "linear (ridge)",
+                    **linear_scores(cells, train, test),
+                    "seconds": 0.0,
+                }
+            )
             print(f"  split {kind} seed {seed} done ({time.time() - started:.0f} s)")
-    report(rows, args.out, {"pearson": ("pearson", "mean"), "pearson_sd": ("pearson", "std"),
-                            "spearman": ("spearman", "mean"), "rmse": ("rmse", "mean"), "rmse_sd": ("rmse", "std")})
+    report(
+        rows,
+        args.out,
+        {
+            "pearson": ("pearson", "mean"),
+            "pearson_sd": ("pearson", "std"),
+            "spearman": ("spearman", "mean"),
+            "rmse": ("rmse", "mean"),
+            "rmse_sd": ("rmse", "std"),
+        },
+    )
     print(f"\n{args.seeds} seeds; total {time.time() - started:.0f} s")
 
 

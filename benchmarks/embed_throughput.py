@@ -45,8 +45,7 @@ def write_resampled(source: Path, path: Path, n_cells: int) -> None:
     real = ad.read_h5ad(source)
     X = sparse.csr_matrix(real.X)
     draws = np.random.default_rng(0).integers(0, real.n_obs, size=MAX_CELLS)[:n_cells]
-    obs = pd.DataFrame({"source_cell": real.obs_names.to_numpy()[draws]},
-                       index=[f"cell{i}" for i in range(n_cells)])
+    obs = pd.DataFrame({"source_cell": real.obs_names.to_numpy()[draws]}, index=[f"cell{i}" for i in range(n_cells)])
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     with h5py.File(partial, "w") as f:
@@ -92,11 +91,20 @@ def embed_child(args: argparse.Namespace) -> None:
         seconds = time.perf_counter() - start
         assert out is None
         embedding = backed.obsm["X_sclong"]
-    print(json.dumps({"model": label, "cells": int(backed.n_obs), "seconds": seconds, "dims": int(embedding.shape[1]),
-                      "finite": bool(np.isfinite(embedding).all()),
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "genes": backed.uns["sclong"]["genes"]["n_matched"],
-                      "batch_size": args.batch_size or model.default_batch_size()}))
+    print(
+        json.dumps(
+            {
+                "model": label,
+                "cells": int(backed.n_obs),
+                "seconds": seconds,
+                "dims": int(embedding.shape[1]),
+                "finite": bool(np.isfinite(embedding).all()),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "genes": backed.uns["sclong"]["genes"]["n_matched"],
+                "batch_size": args.batch_size or model.default_batch_size(),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -116,17 +124,29 @@ def main() -> None:
         return
 
     print(f"source {args.source.name}; threads {args.threads}; pooling {args.pooling}")
-    print(f"{'cells':>8} {'seconds':>9} {'cells/s':>8} {'peak_RSS_MB':>11} {'dims':>5} {'genes':>6} {'batch':>5} "
-          f"finite  model")
+    print(
+        f"{'cells':>8} {'seconds':>9} {'cells/s':>8} {'peak_RSS_MB':>11} {'dims':>5} {'genes':>6} {'batch':>5} "
+        f"finite  model"
+    )
     for n in args.n_cells:
         path = args.dir / f"resampled_{args.source.stem}_{n}.h5ad"
         if not path.is_file():
             start = time.perf_counter()
             write_resampled(args.source, path, n)
-            print(f"(wrote {path.name}: {n:,} cells in {time.perf_counter() - start:.0f} s, "
-                  f"{path.stat().st_size / 2**20:,.0f} MB)")
-        command = [sys.executable, __file__, "--child", str(path), "--threads", str(args.threads), "--pooling",
-                   args.pooling]
+            print(
+                f"(wrote {path.name}: {n:,} cells in {time.perf_counter() - start:.0f} s, "
+                f"{path.stat().st_size / 2**20:,.0f} MB)"
+            )
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            str(path),
+            "--threads",
+            str(args.threads),
+            "--pooling",
+            args.pooling,
+        ]
         command += ["--model", args.model] if args.model else []
         command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
         command += ["--inputs-only"] if args.inputs_only else []
@@ -135,9 +155,12 @@ def main() -> None:
             print(f"{n:>8} child failed:\n{child.stderr[-2000:]}")
             continue
         result = json.loads(child.stdout.strip().splitlines()[-1])
-        print(f"{result['cells']:>8,} {result['seconds']:>9.1f} {result['cells'] / result['seconds']:>8.2f} "
-              f"{result['peak_rss_mb']:>11,.0f} {result['dims']:>5} {result['genes']:>6,} {result['batch_size']:>5} "
-              f"{result['finite']!s:>6}  {result['model']}", flush=True)
+        print(
+            f"{result['cells']:>8,} {result['seconds']:>9.1f} {result['cells'] / result['seconds']:>8.2f} "
+            f"{result['peak_rss_mb']:>11,.0f} {result['dims']:>5} {result['genes']:>6,} {result['batch_size']:>5} "
+            f"{result['finite']!s:>6}  {result['model']}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -50,20 +50,23 @@ class Gemm:
         return 2 * self.batch * self.m * self.k * self.n
 
 
-def performer_gemms(cells: int, tokens: int, width: int, depth: int, heads: int, dim_head: int, features: int,
-                    ff_mult: int) -> Counter:
+def performer_gemms(
+    cells: int, tokens: int, width: int, depth: int, heads: int, dim_head: int, features: int, ff_mult: int
+) -> Counter:
     """The matrix products of one fused inference pass through a Performer stack (performer_inference.py)."""
     rows, inner = cells * tokens, heads * dim_head
-    per_layer = Counter({
-        Gemm(1, rows, width, inner): 2,  # q, k
-        Gemm(1, rows, width, heads * (dim_head + 1)): 1,  # v with a ones column per head
-        Gemm(1, rows * heads, dim_head, features): 2,  # random features of q and k
-        Gemm(cells * heads, dim_head + 1, tokens, features): 1,  # [V | 1]^T K
-        Gemm(cells * heads, tokens, features, dim_head + 1): 1,  # Q (K^T [V | 1])
-        Gemm(1, rows, inner, width): 1,  # output projection
-        Gemm(1, rows, width, ff_mult * width): 1,  # feed-forward
-        Gemm(1, rows, ff_mult * width, width): 1,
-    })
+    per_layer = Counter(
+        {
+            Gemm(1, rows, width, inner): 2,  # q, k
+            Gemm(1, rows, width, heads * (dim_head + 1)): 1,  # v with a ones column per head
+            Gemm(1, rows * heads, dim_head, features): 2,  # random features of q and k
+            Gemm(cells * heads, dim_head + 1, tokens, features): 1,  # [V | 1]^T K
+            Gemm(cells * heads, tokens, features, dim_head + 1): 1,  # Q (K^T [V | 1])
+            Gemm(1, rows, inner, width): 1,  # output projection
+            Gemm(1, rows, width, ff_mult * width): 1,  # feed-forward
+            Gemm(1, rows, ff_mult * width, width): 1,
+        }
+    )
     return Counter({gemm: count * depth for gemm, count in per_layer.items()})
 
 
@@ -75,13 +78,23 @@ def forward_gemms(config: ScLongConfig, cells: int, nnz: int) -> Counter:
     gemms[Gemm(1, cells * nnz, c.expression_hidden, d)] += 1  # expression encoder (fc1 has K = 1: not counted)
     gemms[Gemm(1, cells * k, d, big)] += 1  # base_to_large
     gemms[Gemm(1, cells * k, big, d)] += 1  # large_to_base
-    gemms += performer_gemms(cells, k, big, c.large_depth, c.large_heads, c.large_dim_head,
-                             c.features_per_head(c.large_dim_head), c.ff_mult)
+    gemms += performer_gemms(
+        cells, k, big, c.large_depth, c.large_heads, c.large_dim_head, c.features_per_head(c.large_dim_head), c.ff_mult
+    )
     if positions > k:
-        gemms += performer_gemms(cells, positions - k, d, c.mini_depth, c.mini_heads, c.mini_dim_head,
-                                 c.features_per_head(c.mini_dim_head), c.ff_mult)
-    gemms += performer_gemms(cells, positions, d, c.dec_depth, c.dec_heads, c.dec_dim_head,
-                             c.features_per_head(c.dec_dim_head), c.ff_mult)
+        gemms += performer_gemms(
+            cells,
+            positions - k,
+            d,
+            c.mini_depth,
+            c.mini_heads,
+            c.mini_dim_head,
+            c.features_per_head(c.mini_dim_head),
+            c.ff_mult,
+        )
+    gemms += performer_gemms(
+        cells, positions, d, c.dec_depth, c.dec_heads, c.dec_dim_head, c.features_per_head(c.dec_dim_head), c.ff_mult
+    )
     gemms[Gemm(1, cells * positions, d, 1)] += 1  # reconstruction head
     return gemms
 
@@ -145,12 +158,23 @@ def block_profile(module: ScLong, cells: torch.Tensor, dtype: torch.dtype) -> di
     spent: dict[str, float] = defaultdict(float)
     starts: dict[str, float] = {}
     handles = []
-    for name in ("token_emb", "go_conv", "mini_encoder", "base_to_large", "large_encoder", "large_to_base",
-                 "decoder", "exp_to_out"):
+    for name in (
+        "token_emb",
+        "go_conv",
+        "mini_encoder",
+        "base_to_large",
+        "large_encoder",
+        "large_to_base",
+        "decoder",
+        "exp_to_out",
+    ):
         block = getattr(module, name)
         handles.append(block.register_forward_pre_hook(lambda m, a, n=name: starts.__setitem__(n, time.perf_counter())))
-        handles.append(block.register_forward_hook(
-            lambda m, a, o, n=name: spent.__setitem__(n, spent[n] + time.perf_counter() - starts[n])))
+        handles.append(
+            block.register_forward_hook(
+                lambda m, a, o, n=name: spent.__setitem__(n, spent[n] + time.perf_counter() - starts[n])
+            )
+        )
     total_start = time.perf_counter()
     with torch.inference_mode(), torch.autocast(cells.device.type, dtype=dtype, enabled=dtype != torch.float32):
         module(cells)
@@ -166,16 +190,21 @@ def operator_profile(module: ScLong, cells: torch.Tensor, dtype: torch.dtype, ro
     """The operators with the most self time in one forward pass (torch.profiler), with their input dtypes."""
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof, torch.inference_mode(), \
-            torch.autocast(cells.device.type, dtype=dtype, enabled=dtype != torch.float32):
+    with (
+        profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof,
+        torch.inference_mode(),
+        torch.autocast(cells.device.type, dtype=dtype, enabled=dtype != torch.float32),
+    ):
         module(cells)
     return prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
 def efficiency_line(label: str, forward: float, gemms: float, flops: int, peak: float, cells: int) -> str:
-    return (f"  {label:24s} {forward / cells:9.3f} s/cell   {flops / forward / 1e12:7.3f} TFLOP/s   "
-            f"same-run GEMMs {gemms / cells:8.3f} s/cell -> efficiency {gemms / forward:5.2f}   "
-            f"(of the {peak / 1e12:.2f} TFLOP/s reference product: {flops / forward / peak:5.2f})")
+    return (
+        f"  {label:24s} {forward / cells:9.3f} s/cell   {flops / forward / 1e12:7.3f} TFLOP/s   "
+        f"same-run GEMMs {gemms / cells:8.3f} s/cell -> efficiency {gemms / forward:5.2f}   "
+        f"(of the {peak / 1e12:.2f} TFLOP/s reference product: {flops / forward / peak:5.2f})"
+    )
 
 
 def main() -> None:
@@ -195,18 +224,24 @@ def main() -> None:
     device = torch.device(args.device)
     config = get_config(args.preset)
     print(f"CPU: {cpu_summary()}")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, oneDNN "
-          f"{'on' if torch.backends.mkldnn.is_available() else 'OFF'}, device {device}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, oneDNN "
+        f"{'on' if torch.backends.mkldnn.is_available() else 'OFF'}, device {device}"
+    )
     if device.type == "cpu" and not has_native_bf16():
         print("note: no AMX-BF16 / AVX512-BF16 on this CPU: bfloat16 products are emulated")
 
     gemms = forward_gemms(config, args.cells, args.nnz)
     flops = sum(g.flops * count for g, count in gemms.items())
-    print(f"preset {args.preset}: {count_parameters(config):,} parameters; {flops / args.cells / 1e12:.3f} TFLOP "
-          f"per cell in matrix products ({len(gemms)} shapes; the 5 largest shares:)")
+    print(
+        f"preset {args.preset}: {count_parameters(config):,} parameters; {flops / args.cells / 1e12:.3f} TFLOP "
+        f"per cell in matrix products ({len(gemms)} shapes; the 5 largest shares:)"
+    )
     for gemm, count in sorted(gemms.items(), key=lambda item: -item[0].flops * item[1])[:5]:
-        print(f"    {count:4d} x [{gemm.batch} x ({gemm.m} x {gemm.k}) @ ({gemm.k} x {gemm.n})]  "
-              f"{gemm.flops * count / flops:6.1%}")
+        print(
+            f"    {count:4d} x [{gemm.batch} x ({gemm.m} x {gemm.k}) @ ({gemm.k} x {gemm.n})]  "
+            f"{gemm.flops * count / flops:6.1%}"
+        )
 
     build_start = time.perf_counter()
     torch.manual_seed(0)
@@ -224,11 +259,15 @@ def main() -> None:
             peak = reference.flops / time_gemm(reference, dtype, device, args.gemm_repeats)
         results.append((dtype, peak, gemm_time(gemms, dtype, device, args.gemm_repeats)))
     (_, peak32, gemm32), (_, peak16, gemm16) = results
-    print(f"reference product {REFERENCE_GEMM}: float32 {peak32 / 1e12:.3f} TFLOP/s, bfloat16 {peak16 / 1e12:.3f} "
-          f"TFLOP/s ({peak16 / peak32:.2f}x)")
+    print(
+        f"reference product {REFERENCE_GEMM}: float32 {peak32 / 1e12:.3f} TFLOP/s, bfloat16 {peak16 / 1e12:.3f} "
+        f"TFLOP/s ({peak16 / peak32:.2f}x)"
+    )
     if device.type == "cpu" and has_native_bf16() and peak16 < 1.5 * peak32:
-        print("WARNING: bfloat16 products are not faster than float32 although the CPU has native bfloat16: "
-              "torch does not reach the AMX / AVX512-BF16 kernels here")
+        print(
+            "WARNING: bfloat16 products are not faster than float32 although the CPU has native bfloat16: "
+            "torch does not reach the AMX / AVX512-BF16 kernels here"
+        )
 
     fp32_time, fp32_out = timed_forward(module, cells, torch.float32, device, args.repeats)
     lines = [efficiency_line("float32", fp32_time, gemm32, flops, peak32, args.cells)]
@@ -249,8 +288,10 @@ def main() -> None:
     b = bf16_out.representations.float().cpu().flatten(0, 1)
     cosine = torch.nn.functional.cosine_similarity(a, b, dim=-1)
     recon = (fp32_out.reconstruction.float() - bf16_out.reconstruction.float()).abs().max()
-    print(f"bf16 vs float32 per-gene representations: mean cosine {float(cosine.mean()):.6f}, min cosine "
-          f"{float(cosine.min()):.6f} (aim >= 0.999); reconstruction max abs diff {float(recon):.4f}")
+    print(
+        f"bf16 vs float32 per-gene representations: mean cosine {float(cosine.mean()):.6f}, min cosine "
+        f"{float(cosine.min()):.6f} (aim >= 0.999); reconstruction max abs diff {float(recon):.4f}"
+    )
 
     bf16_blocks = block_profile(module, cells, torch.bfloat16)
     print(f"time per block (s per forward of {args.cells} cell(s)):     float32   bf16 held")

@@ -57,8 +57,10 @@ def main() -> None:
             vectors = _gene_vectors(config, genes, args.dim, gene2go)
             unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
             cosine = (unit[pairs[:, 0]] * unit[pairs[:, 1]]).sum(axis=1)
-            print(f"{init:<18} ROC AUC {roc_auc_score(labels, cosine):.4f}   ({time.perf_counter() - started:.0f} s)",
-                  flush=True)
+            print(
+                f"{init:<18} ROC AUC {roc_auc_score(labels, cosine):.4f}   ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

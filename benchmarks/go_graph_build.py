@@ -24,8 +24,10 @@ def main() -> None:
     start = time.perf_counter()
     genes = default_vocabulary()
     gene2go = load_gene2go()
-    print(f"loaded vocabulary ({len(genes):,} genes) and annotations ({len(gene2go):,} genes) in "
-          f"{time.perf_counter() - start:.2f} s")
+    print(
+        f"loaded vocabulary ({len(genes):,} genes) and annotations ({len(gene2go):,} genes) in "
+        f"{time.perf_counter() - start:.2f} s"
+    )
     annotated = sum(1 for g in genes if gene2go.get(g))
     for repeat in range(args.repeats):
         start = time.perf_counter()
@@ -33,10 +35,12 @@ def main() -> None:
         built = time.perf_counter() - start
         edge_index, edge_weight = go_graph_edges(graph, genes)
         total = time.perf_counter() - start
-        print(f"run {repeat + 1}: build_go_graph {built:.2f} s, + go_graph_edges {total:.2f} s; "
-              f"{annotated:,} annotated genes, {len(graph):,} edges, "
-              f"{(graph['source'] == graph['target']).sum():,} self-loops, "
-              f"weights {edge_weight.min():.4f}..{edge_weight.max():.4f}, edge_index {edge_index.shape}")
+        print(
+            f"run {repeat + 1}: build_go_graph {built:.2f} s, + go_graph_edges {total:.2f} s; "
+            f"{annotated:,} annotated genes, {len(graph):,} edges, "
+            f"{(graph['source'] == graph['target']).sum():,} self-loops, "
+            f"weights {edge_weight.min():.4f}..{edge_weight.max():.4f}, edge_index {edge_index.shape}"
+        )
     print(f"threads={args.threads} cpu_count={os.cpu_count()}")
 
 

@@ -35,8 +35,10 @@ def load_mdc() -> tuple[pd.DataFrame, list[str], dict[str, pd.DataFrame]]:
         sys.exit(f"BEELINE mDC data not found at {SHARED}")
     expression = pd.read_csv(SHARED / "Specific_mDC_TFs+500_ExpressionData.csv.gz", index_col=0)
     tfs = pd.read_csv(SHARED / "Specific_mDC_TFs+500_TF.csv")["TF"].astype(str).tolist()
-    truths = {name: pd.read_csv(SHARED / f"{prefix}_mDC_TFs+500_network.csv")[["Gene1", "Gene2"]]
-              for name, prefix in TRUTHS.items()}
+    truths = {
+        name: pd.read_csv(SHARED / f"{prefix}_mDC_TFs+500_network.csv")[["Gene1", "Gene2"]]
+        for name, prefix in TRUTHS.items()
+    }
     return expression, tfs, truths
 
 
@@ -115,22 +117,29 @@ def main() -> None:
     statistics, model_inputs = sl.tl.encode_network_genes(adata, model, selection, progress=False)
     timings["scLong encoding"] = time.perf_counter() - clock
     names = selection.names
-    print(f"data: {adata.n_obs} cells x {adata.n_vars} genes; {len(names)} matched to the vocabulary "
-          f"(evaluated genes); DeepSEM: {n_epochs} epochs")
+    print(
+        f"data: {adata.n_obs} cells x {adata.n_vars} genes; {len(names)} matched to the vocabulary "
+        f"(evaluated genes); DeepSEM: {n_epochs} epochs"
+    )
 
     adjacencies: dict[str, np.ndarray] = {}
     for similarity in ("dot", "cosine"):
         adjacencies[f"scLong init ({similarity})"] = sl.tl.initial_adjacency(statistics.similarity(similarity))
-    refine_inputs = {"scLong + refine (dot)": adjacencies["scLong init (dot)"],
-                     "DeepSEM (uniform init)": np.full((len(names), len(names)), 1.0 / (len(names) - 1))}
+    refine_inputs = {
+        "scLong + refine (dot)": adjacencies["scLong init (dot)"],
+        "DeepSEM (uniform init)": np.full((len(names), len(names)), 1.0 / (len(names) - 1)),
+    }
     for label, start in refine_inputs.items():
         clock = time.perf_counter()
-        adjacencies[label], history = sl.tl.refine_adjacency(model_inputs, start, n_epochs=n_epochs,
-                                                             random_state=args.seed)
+        adjacencies[label], history = sl.tl.refine_adjacency(
+            model_inputs, start, n_epochs=n_epochs, random_state=args.seed
+        )
         timings[label] = time.perf_counter() - clock
         if history:
-            print(f"{label}: DeepSEM loss epoch 1 {history[0]['total']:.3f} -> epoch {len(history)} "
-                  f"{history[-1]['total']:.3f} (reconstruction {history[-1]['reconstruction']:.3f})")
+            print(
+                f"{label}: DeepSEM loss epoch 1 {history[0]['total']:.3f} -> epoch {len(history)} "
+                f"{history[-1]['total']:.3f} (reconstruction {history[-1]['reconstruction']:.3f})"
+            )
     values = expression.loc[names].to_numpy(dtype=np.float64)
     adjacencies["Pearson |r|"] = np.abs(np.nan_to_num(np.corrcoef(values)))
     ensembl = [model.genes[position] for position in selection.positions]

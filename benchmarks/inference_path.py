@@ -67,8 +67,11 @@ def main() -> None:
             start = time.perf_counter()
             outputs[path] = encode(module, values, args.batch_size, fused=path == "fused")
             speeds[path].append(args.cells / (time.perf_counter() - start))
-        print(f"round {round_index + 1}: fused {speeds['fused'][-1]:6.2f} cells/s   "
-              f"modules {speeds['modules'][-1]:6.2f} cells/s", flush=True)
+        print(
+            f"round {round_index + 1}: fused {speeds['fused'][-1]:6.2f} cells/s   "
+            f"modules {speeds['modules'][-1]:6.2f} cells/s",
+            flush=True,
+        )
     fused, modules = statistics.median(speeds["fused"]), statistics.median(speeds["modules"])
     difference = float((outputs["fused"] - outputs["modules"]).abs().max())
     print(f"median: fused {fused:.2f} cells/s, modules {modules:.2f} cells/s, ratio {fused / modules:.3f}")

@@ -30,8 +30,9 @@ TASKS = ["reconstruction", "embedding", "grn", "perturbation"]
 
 
 def print_table(rows: list[dict]) -> None:
-    keys = sorted({(row["task"], row["dataset"], row["metric"]) for row in rows}, key=lambda k: (TASKS.index(k[0]),
-                                                                                             k[1], k[2]))
+    keys = sorted(
+        {(row["task"], row["dataset"], row["metric"]) for row in rows}, key=lambda k: (TASKS.index(k[0]), k[1], k[2])
+    )
     methods = list(dict.fromkeys(row["method"] for row in rows))
     values = {(row["task"], row["dataset"], row["metric"], row["method"]): row["value"] for row in rows}
     width = max(len(m) for m in methods) + 2

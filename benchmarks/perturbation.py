@@ -23,8 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-DATA = (Path(__file__).resolve().parents[2] / "shared/data/perturb_papalexi2021"
-        / "papalexi2021_thp1_eccite_20729cells_299genes_counts.h5ad")
+DATA = (
+    Path(__file__).resolve().parents[2]
+    / "shared/data/perturb_papalexi2021"
+    / "papalexi2021_thp1_eccite_20729cells_299genes_counts.h5ad"
+)
 
 
 def load_screen():
@@ -45,11 +48,19 @@ def log_normalized(adata):
 def scLong_models(model_path: str | None):
     """(name of the head's scLong, model) pairs: the given (or default) pretrained model and its random-init twin."""
     import sclong_tl as sl
+
     pretrained = sl.load_model(model_path or "default", device="cpu")
-    twin = sl.ScLongModel.from_config(pretrained.config, genes=pretrained.genes, seed=1, name="random-init twin",
-                                      graph=(pretrained.edge_index, pretrained.edge_weight))
-    return [(f"scLong head ({pretrained.name})", pretrained), ("scLong head, random-init scLong", twin)], \
-        f"{pretrained.name} ({model_path or 'bundled default'}) and a random-init twin of the same shape"
+    twin = sl.ScLongModel.from_config(
+        pretrained.config,
+        genes=pretrained.genes,
+        seed=1,
+        name="random-init twin",
+        graph=(pretrained.edge_index, pretrained.edge_weight),
+    )
+    return [
+        (f"scLong head ({pretrained.name})", pretrained),
+        ("scLong head, random-init scLong", twin),
+    ], f"{pretrained.name} ({model_path or 'bundled default'}) and a random-init twin of the same shape"
 
 
 def targets_outside_graph(adata, scfm) -> list[str]:
@@ -84,8 +95,9 @@ def prepared_screen(scfm):
 def score(predicted: pd.DataFrame, observed: pd.DataFrame, control: pd.Series, de: dict) -> tuple[float, float]:
     from sclong_tl.metrics import perturbation_scores
 
-    table = perturbation_scores(predicted, observed.loc[predicted.index], control,
-                                de_genes={c: de[c] for c in predicted.index})
+    table = perturbation_scores(
+        predicted, observed.loc[predicted.index], control, de_genes={c: de[c] for c in predicted.index}
+    )
     return float(table["pearson_delta_de"].mean()), float(table["mse_de"].mean())
 
 
@@ -106,28 +118,37 @@ def run_split(adata, expression, control_mean, de, models, seed, args):
     fit_rows = np.sort(np.concatenate(fit_rows))
     genes = list(adata.var_names)
     observed_test = pd.DataFrame([expression[labels == c].mean(axis=0) for c in test], index=test, columns=genes)
-    observed_seen = pd.DataFrame([expression[seen_rows[c]].mean(axis=0) for c in split.train], index=split.train,
-                                 columns=genes)
+    observed_seen = pd.DataFrame(
+        [expression[seen_rows[c]].mean(axis=0) for c in split.train], index=split.train, columns=genes
+    )
     fit_labels = labels[fit_rows]
-    training_means = pd.DataFrame([expression[fit_rows[fit_labels == c]].mean(axis=0) for c in split.train],
-                                  index=split.train, columns=genes)
+    training_means = pd.DataFrame(
+        [expression[fit_rows[fit_labels == c]].mean(axis=0) for c in split.train], index=split.train, columns=genes
+    )
     rows = {}
     for name, scfm in models:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            head = PerturbationModel(adata[fit_rows], scfm, n_control_cells=args.control_cells, random_state=seed,
-                                     progress=False)
-        head.fit(split.train, max_epochs=args.epochs, max_cells_per_condition=args.cells_per_condition,
-                 progress=False)
-        rows[name] = (score(head.predict(test).to_df(), observed_test, control_mean, de),
-                      score(head.predict(split.train).to_df(), observed_seen, control_mean, de))
-    rows["No-Change"] = (score(no_change_prediction(control_mean, test), observed_test, control_mean, de),
-                         score(no_change_prediction(control_mean, split.train), observed_seen, control_mean, de))
+            head = PerturbationModel(
+                adata[fit_rows], scfm, n_control_cells=args.control_cells, random_state=seed, progress=False
+            )
+        head.fit(split.train, max_epochs=args.epochs, max_cells_per_condition=args.cells_per_condition, progress=False)
+        rows[name] = (
+            score(head.predict(test).to_df(), observed_test, control_mean, de),
+            score(head.predict(split.train).to_df(), observed_seen, control_mean, de),
+        )
+    rows["No-Change"] = (
+        score(no_change_prediction(control_mean, test), observed_test, control_mean, de),
+        score(no_change_prediction(control_mean, split.train), observed_seen, control_mean, de),
+    )
     rows["Mean change of training perturbations"] = (
         score(mean_change_prediction(control_mean, training_means, test), observed_test, control_mean, de),
-        score(mean_change_prediction(control_mean, training_means, split.train), observed_seen, control_mean, de))
+        score(mean_change_prediction(control_mean, training_means, split.train), observed_seen, control_mean, de),
+    )
     rows["Training cells' own mean (seen only)"] = (
-        (float("nan"), float("nan")), score(training_means, observed_seen, control_mean, de))
+        (float("nan"), float("nan")),
+        score(training_means, observed_seen, control_mean, de),
+    )
     return test, rows
 
 
@@ -148,12 +169,16 @@ def main() -> None:
     adata, expression, labels, control_mean, de, outside = prepared_screen(models[0][1])
     if outside:
         note += f"; targets outside its GO graph excluded (GEARS filters these too): {', '.join(outside)}"
-    print("Papalexi 2021 THP-1 CRISPRko screen (REAL data): "
-          f"{adata.n_obs:,} cells, {adata.n_vars} genes, {len(de)} targets, {(labels == 'ctrl').sum():,} controls")
+    print(
+        "Papalexi 2021 THP-1 CRISPRko screen (REAL data): "
+        f"{adata.n_obs:,} cells, {adata.n_vars} genes, {len(de)} targets, {(labels == 'ctrl').sum():,} controls"
+    )
     print(f"scLong model: {note}")
-    print(f"Seen 0/1: GEARS simulation split (75% of targets trained), {args.splits} seeded splits; top-20 DE genes "
-          f"(t-test vs control); head: {args.epochs} epochs max, {args.cells_per_condition} cells/condition, "
-          f"{args.control_cells} control cells")
+    print(
+        f"Seen 0/1: GEARS simulation split (75% of targets trained), {args.splits} seeded splits; top-20 DE genes "
+        f"(t-test vs control); head: {args.epochs} epochs max, {args.cells_per_condition} cells/condition, "
+        f"{args.control_cells} control cells"
+    )
     results = []
     for seed in range(args.splits):
         test, rows = run_split(adata, expression, control_mean, de, models, seed, args)
@@ -168,8 +193,10 @@ def main() -> None:
     print(f"  {'method':<45} {'unseen Pearson':>14} {'unseen MSE':>11} {'seen Pearson':>13} {'seen MSE':>9}")
     for name, row in mean.iterrows():
         print(f"  {name:<45} {row.p_unseen:>14.3f} {row.m_unseen:>11.4f} {row.p_seen:>13.3f} {row.m_seen:>9.4f}")
-    print(f"\n(No-Change has a constant predicted change, so its Pearson is undefined: nan.) "
-          f"Total time {time.time() - start:.0f} s")
+    print(
+        f"\n(No-Change has a constant predicted change, so its Pearson is undefined: nan.) "
+        f"Total time {time.time() - start:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,19 @@ def vocabulary_and_graph():
     return list(screen.var_names), rates, vocabulary, edge_index, edge_weight
 
 
-def simulate(measured, rates, vocabulary, edge_index, edge_weight, *, n_perturbed=12, n_programmes=4,
-             cells_per_condition=40, n_control=400, seed=0):
+def simulate(
+    measured,
+    rates,
+    vocabulary,
+    edge_index,
+    edge_weight,
+    *,
+    n_perturbed=12,
+    n_programmes=4,
+    cells_per_condition=40,
+    n_control=400,
+    seed=0,
+):
     """SIMULATED AnnData of control, single and all double knockouts of ``n_perturbed`` GO-graph genes."""
     import anndata as ad
 
@@ -66,8 +77,9 @@ def simulate(measured, rates, vocabulary, edge_index, edge_weight, *, n_perturbe
     adjacency = np.eye(n_nodes)
     adjacency[edge_index[1], edge_index[0]] += edge_weight
     programmes = (adjacency @ raw) / adjacency.sum(axis=1, keepdims=True)
-    loadings = rng.normal(scale=0.5, size=(len(measured), n_programmes)) * (rng.random((len(measured), n_programmes))
-                                                                           < 0.3)
+    loadings = rng.normal(scale=0.5, size=(len(measured), n_programmes)) * (
+        rng.random((len(measured), n_programmes)) < 0.3
+    )
     single = {vocabulary[p]: loadings @ programmes[p] for p in perturbed}
     truth, scales = {"ctrl": np.zeros(len(measured))}, {}
     for gene in single:
@@ -84,8 +96,12 @@ def simulate(measured, rates, vocabulary, edge_index, edge_weight, *, n_perturbe
         labels += [condition] * n
     obs = pd.DataFrame({"condition": labels, "simulated": True}, index=[f"sim{i}" for i in range(len(labels))])
     adata = ad.AnnData(np.vstack(blocks), obs=obs, var=pd.DataFrame(index=measured))
-    adata.uns["simulation"] = {"SIMULATED": True, "seed": seed, "interaction_scale": scales,
-                               "perturbed_genes": [vocabulary[p] for p in perturbed]}
+    adata.uns["simulation"] = {
+        "SIMULATED": True,
+        "seed": seed,
+        "interaction_scale": scales,
+        "perturbed_genes": [vocabulary[p] for p in perturbed],
+    }
     return adata
 
 
@@ -106,8 +122,7 @@ def evaluate(adata, scfm, seed, args):
     expression = log_normalized(adata.X, is_counts=True)
     genes = list(adata.var_names)
     conditions = list(dict.fromkeys(labels))
-    observed = pd.DataFrame([expression[labels == c].mean(axis=0) for c in conditions], index=conditions,
-                            columns=genes)
+    observed = pd.DataFrame([expression[labels == c].mean(axis=0) for c in conditions], index=conditions, columns=genes)
     control = observed.loc["ctrl"]
     normalised = adata.copy()
     normalised.X = expression
@@ -133,9 +148,13 @@ def evaluate(adata, scfm, seed, args):
         a, b = condition.split("+")
         delta_a = observed.loc[f"{a}+ctrl"] - control
         delta_b = observed.loc[f"{b}+ctrl"] - control
-        gi.append((adata.uns["simulation"]["interaction_scale"][condition] * np.sqrt(2),
-                   gi_magnitude(delta_a, delta_b, observed.loc[condition] - control),
-                   gi_magnitude(delta_a, delta_b, predicted.loc[condition] - control)))
+        gi.append(
+            (
+                adata.uns["simulation"]["interaction_scale"][condition] * np.sqrt(2),
+                gi_magnitude(delta_a, delta_b, observed.loc[condition] - control),
+                gi_magnitude(delta_a, delta_b, predicted.loc[condition] - control),
+            )
+        )
     return rows, np.array(gi)
 
 
@@ -156,30 +175,46 @@ def main() -> None:
     start = time.time()
     measured, rates, vocabulary, edge_index, edge_weight = vocabulary_and_graph()
     scfm = ScLongModel.from_config("tiny", genes=vocabulary, graph=(edge_index, edge_weight), seed=0)
-    print("SIMULATED data (known gene network on the real GO graph; real Papalexi gene names and control rates); "
-          f"{args.n_perturbed} perturbed genes, all singles and doubles, {args.cells_per_condition} cells each")
-    print("scLong model: RANDOM-INIT 'tiny' scLong (no pretrained default model exists yet), "
-          f"{len(vocabulary)}-gene vocabulary")
+    print(
+        "SIMULATED data (known gene network on the real GO graph; real Papalexi gene names and control rates); "
+        f"{args.n_perturbed} perturbed genes, all singles and doubles, {args.cells_per_condition} cells each"
+    )
+    print(
+        "scLong model: RANDOM-INIT 'tiny' scLong (no pretrained default model exists yet), "
+        f"{len(vocabulary)}-gene vocabulary"
+    )
     rows, gis = [], []
     for seed in range(args.seeds):
-        adata = simulate(measured, rates, vocabulary, edge_index, edge_weight, n_perturbed=args.n_perturbed,
-                         cells_per_condition=args.cells_per_condition, seed=seed)
+        adata = simulate(
+            measured,
+            rates,
+            vocabulary,
+            edge_index,
+            edge_weight,
+            n_perturbed=args.n_perturbed,
+            cells_per_condition=args.cells_per_condition,
+            seed=seed,
+        )
         seed_rows, gi = evaluate(adata, scfm, seed, args)
         rows += seed_rows
         gis.append(gi)
     table = pd.DataFrame(rows, columns=["seed", "category", "method", "n", "pearson_de", "mse_de"])
-    print("\nSIMULATED: Pearson / MSE of predicted vs observed change on top-20 DE genes, "
-          f"mean over {args.seeds} seeds")
-    summary = table.groupby(["category", "method"], sort=False).agg(n=("n", "sum"), pearson_de=("pearson_de", "mean"),
-                                                                    mse_de=("mse_de", "mean"))
+    print(
+        f"\nSIMULATED: Pearson / MSE of predicted vs observed change on top-20 DE genes, mean over {args.seeds} seeds"
+    )
+    summary = table.groupby(["category", "method"], sort=False).agg(
+        n=("n", "sum"), pearson_de=("pearson_de", "mean"), mse_de=("mse_de", "mean")
+    )
     print(summary.to_string(float_format=lambda v: f"{v:.3f}"))
     gi = np.vstack([g for g in gis if g.size])
     print(f"\nSIMULATED GI magnitude over {len(gi)} test doubles (true = scale * sqrt(2); fitted on observed singles):")
-    print(f"  Pearson(true, observed-fit) = {np.corrcoef(gi[:, 0], gi[:, 1])[0, 1]:.3f}; "
-          f"Pearson(observed-fit, scLong-head-fit) = {np.corrcoef(gi[:, 1], gi[:, 2])[0, 1]:.3f}; "
-          f"mean |head - observed| = {np.mean(np.abs(gi[:, 2] - gi[:, 1])):.3f}; "
-          f"mean |additive (sqrt 2) - observed| = {np.mean(np.abs(np.sqrt(2) - gi[:, 1])):.3f}; "
-          f"No-Change magnitude 0, mean |0 - observed| = {np.mean(np.abs(gi[:, 1])):.3f}")
+    print(
+        f"  Pearson(true, observed-fit) = {np.corrcoef(gi[:, 0], gi[:, 1])[0, 1]:.3f}; "
+        f"Pearson(observed-fit, scLong-head-fit) = {np.corrcoef(gi[:, 1], gi[:, 2])[0, 1]:.3f}; "
+        f"mean |head - observed| = {np.mean(np.abs(gi[:, 2] - gi[:, 1])):.3f}; "
+        f"mean |additive (sqrt 2) - observed| = {np.mean(np.abs(np.sqrt(2) - gi[:, 1])):.3f}; "
+        f"No-Change magnitude 0, mean |0 - observed| = {np.mean(np.abs(gi[:, 1])):.3f}"
+    )
     print(f"Total time {time.time() - start:.0f} s")
 
 

@@ -32,10 +32,35 @@ def run_once(src: Path, data: list[str], args: argparse.Namespace, work: Path) -
     if cache.exists():  # the vocabulary's GO graph, built once (same file format in both trees)
         shutil.copy(cache, out / "gene_graph.npz")
     env = {**os.environ, "PYTHONPATH": str(src.resolve())}
-    command = [sys.executable, "-m", "sclong_tl.train", "--data", *data, "--config", args.config, "--out", str(out),
-               "--steps", str(args.steps), "--batch-size", str(args.batch_size), "--lr", "1e-3", "--warmup", "2",
-               "--log-every", str(args.log_every), "--validate-every", "100000", "--checkpoint-every", "100000",
-               "--val-cells", "2", "--seed", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "sclong_tl.train",
+        "--data",
+        *data,
+        "--config",
+        args.config,
+        "--out",
+        str(out),
+        "--steps",
+        str(args.steps),
+        "--batch-size",
+        str(args.batch_size),
+        "--lr",
+        "1e-3",
+        "--warmup",
+        "2",
+        "--log-every",
+        str(args.log_every),
+        "--validate-every",
+        "100000",
+        "--checkpoint-every",
+        "100000",
+        "--val-cells",
+        "2",
+        "--seed",
+        "0",
+    ]
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if not cache.exists() and (out / "gene_graph.npz").exists():
         shutil.copy(out / "gene_graph.npz", cache)

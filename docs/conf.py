@@ -82,9 +82,12 @@ always_document_param_types = False
 typehints_use_signature = False
 typehints_use_signature_return = False
 # names kept under TYPE_CHECKING (torch, AnnData) cannot be resolved when documenting; they render as text
-suppress_warnings = ["ref.python",  # ambiguous short names (e.g. two models' .genes); nitpicky is off anyway
-                    "sphinx_autodoc_typehints.forward_reference", "sphinx_autodoc_typehints.guarded_import",
-                     "config.cache"]
+suppress_warnings = [
+    "ref.python",  # ambiguous short names (e.g. two models' .genes); nitpicky is off anyway
+    "sphinx_autodoc_typehints.forward_reference",
+    "sphinx_autodoc_typehints.guarded_import",
+    "config.cache",
+]
 
 # -- cross-project links (network only: see the module docstring) -------------------------------------------------
 intersphinx_mapping: dict[str, tuple[str, str | None]] = {}

@@ -35,12 +35,17 @@ def main() -> None:
     subset = adata[np.array(chosen)].copy()
     counts = sp.csr_matrix(subset.X)
     detected = np.asarray((counts > 0).sum(axis=0)).ravel() > 0
-    bundled = ad.AnnData(X=counts[:, detected].astype(np.float32), obs=subset.obs[["batch", "cell_line"]].copy(),
-                         var=subset.var.iloc[np.flatnonzero(detected)][[]].copy())
+    bundled = ad.AnnData(
+        X=counts[:, detected].astype(np.float32),
+        obs=subset.obs[["batch", "cell_line"]].copy(),
+        var=subset.var.iloc[np.flatnonzero(detected)][[]].copy(),
+    )
     for column in ("batch", "cell_line"):
         bundled.obs[column] = bundled.obs[column].astype(str).astype("category")
-    bundled.uns["source"] = ("CellBench (Tian et al. 2019), LuyiTian/sc_mixology @7d00ffb, MIT licence; "
-                             f"{CELLS_PER_PROTOCOL} demuxlet singlets per protocol, default_rng(0)")
+    bundled.uns["source"] = (
+        "CellBench (Tian et al. 2019), LuyiTian/sc_mixology @7d00ffb, MIT licence; "
+        f"{CELLS_PER_PROTOCOL} demuxlet singlets per protocol, default_rng(0)"
+    )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     bundled.write_h5ad(OUT, compression="gzip")
     print(f"{bundled.n_obs} cells x {bundled.n_vars} genes -> {OUT} ({OUT.stat().st_size / 1e6:.2f} MB)")

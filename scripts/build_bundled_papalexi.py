@@ -40,9 +40,11 @@ def main() -> None:
     obs["perturbation"] = obs["perturbation"].astype(str).astype("category")
     obs["bio_rep"] = obs["bio_rep"].astype(str).astype("category")
     bundled = ad.AnnData(X=sp.csr_matrix(subset.X).astype(np.float32), obs=obs, var=subset.var[[]].copy())
-    bundled.uns["source"] = ("Papalexi et al. 2021 ECCITE-seq screen (GSE153056) via Katsevich-Lab/sceptredata "
-                             f"@ec722d5d, MIT licence; cells with grna_max_frac > {MIN_GRNA_FRACTION}, "
-                             f"{N_CONTROL} controls and {N_PER_TARGET} per target, default_rng(0)")
+    bundled.uns["source"] = (
+        "Papalexi et al. 2021 ECCITE-seq screen (GSE153056) via Katsevich-Lab/sceptredata "
+        f"@ec722d5d, MIT licence; cells with grna_max_frac > {MIN_GRNA_FRACTION}, "
+        f"{N_CONTROL} controls and {N_PER_TARGET} per target, default_rng(0)"
+    )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     bundled.write_h5ad(OUT, compression="gzip")
     print(f"{bundled.n_obs} cells x {bundled.n_vars} genes -> {OUT} ({OUT.stat().st_size / 1e6:.2f} MB)")

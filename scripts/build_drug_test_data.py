@@ -30,8 +30,11 @@ def slice_expression(raw: bytes, n_lines: int) -> bytes:
     """The first ``n_lines`` entries of TGSA's ``np.save``'d dict of graphs, as a valid ``.npy`` file."""
     header_end = raw.index(b"\n") + 1
     body = raw[header_end:]
-    keys = [pos for opcode, arg, pos in pickletools.genops(body)
-            if opcode.name == "BINUNICODE" and isinstance(arg, str) and arg.startswith("ACH-")]
+    keys = [
+        pos
+        for opcode, arg, pos in pickletools.genops(body)
+        if opcode.name == "BINUNICODE" and isinstance(arg, str) and arg.startswith("ACH-")
+    ]
     closing = [pos for opcode, _, pos in pickletools.genops(body) if opcode.name == "SETITEMS"][-1]
     return raw[:header_end] + body[: keys[n_lines]] + body[closing:]
 

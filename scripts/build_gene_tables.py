@@ -43,14 +43,16 @@ def read_hgnc(shared: Path) -> pd.DataFrame:
 
 
 def read_orghs(shared: Path) -> pd.DataFrame:
-    org = pd.read_csv(shared / "gene_vocab" / "human_genes_orgHs_entrez_symbol_ensembl_2022-09.tsv.gz", sep="\t",
-                      dtype=str)
+    org = pd.read_csv(
+        shared / "gene_vocab" / "human_genes_orgHs_entrez_symbol_ensembl_2022-09.tsv.gz", sep="\t", dtype=str
+    )
     return org
 
 
 def read_gencode(shared: Path) -> pd.DataFrame:
-    return pd.read_csv(shared / "gene_vocab" / "gencode_v44_gene_id2name.csv.gz", header=None,
-                       names=["ensembl_id", "name"], dtype=str)
+    return pd.read_csv(
+        shared / "gene_vocab" / "gencode_v44_gene_id2name.csv.gz", header=None, names=["ensembl_id", "name"], dtype=str
+    )
 
 
 def read_10x_hg19(shared: Path) -> pd.DataFrame:
@@ -68,8 +70,14 @@ def build_symbol_tables(shared: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     tenx = read_10x_hg19(shared)
 
     genes = hgnc.drop_duplicates("HGNC ID")[["HGNC ID", "Approved symbol", "Ensembl gene ID", "NCBI gene ID"]]
-    genes = genes.rename(columns={"HGNC ID": "hgnc_id", "Approved symbol": "symbol", "Ensembl gene ID": "ensembl",
-                                  "NCBI gene ID": "entrez"})
+    genes = genes.rename(
+        columns={
+            "HGNC ID": "hgnc_id",
+            "Approved symbol": "symbol",
+            "Ensembl gene ID": "ensembl",
+            "NCBI gene ID": "entrez",
+        }
+    )
     genes["entrez"] = _clean_int_str(genes["entrez"])
     owner = dict(zip(genes["ensembl"].dropna(), genes["symbol"][genes["ensembl"].notna()], strict=True))
 
@@ -87,10 +95,13 @@ def build_symbol_tables(shared: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     synonyms: list[tuple[str, str, str]] = []
     other_names = [(name, ids, "gencode") for name, ids in gencode_ids.items()]
-    other_names += [(sym, ids.split("|"), "orgHs") for sym, ids in
-                    org.dropna(subset=["ensembl_ids"])[["symbol", "ensembl_ids"]].itertuples(index=False)]
-    other_names += [(name, ids, "10x_hg19") for name, ids in
-                    tenx.groupby("gene_symbols", sort=False)["gene_ids"].agg(list).items()]
+    other_names += [
+        (sym, ids.split("|"), "orgHs")
+        for sym, ids in org.dropna(subset=["ensembl_ids"])[["symbol", "ensembl_ids"]].itertuples(index=False)
+    ]
+    other_names += [
+        (name, ids, "10x_hg19") for name, ids in tenx.groupby("gene_symbols", sort=False)["gene_ids"].agg(list).items()
+    ]
     for name, ids, source in other_names:
         if name in current and (current[name][1] == "hgnc" or source == "10x_hg19"):
             continue  # names of the older 10x reference only fill gaps
@@ -110,16 +121,22 @@ def build_symbol_tables(shared: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         [(sym, "|".join(ids), src) for sym, (ids, src) in current.items()],
         columns=["symbol", "ensembl_ids", "source"],
     ).sort_values("symbol", kind="stable")
-    synonyms_df = (pd.DataFrame(synonyms, columns=["synonym", "symbol", "kind"])
-                   .drop_duplicates(["synonym", "symbol"])
-                   .sort_values(["synonym", "symbol"], kind="stable"))
+    synonyms_df = (
+        pd.DataFrame(synonyms, columns=["synonym", "symbol", "kind"])
+        .drop_duplicates(["synonym", "symbol"])
+        .sort_values(["synonym", "symbol"], kind="stable")
+    )
     return current_df, synonyms_df
 
 
 def build_gene2go(shared: Path) -> pd.DataFrame:
     """Ensembl ID -> sorted GO terms; an NCBI gene with several Ensembl IDs gives each of them its terms."""
-    table = pd.read_csv(shared / "go_orgHs" / "human_gene2go_orgHs_2022-09.tsv.gz", sep="\t", dtype=str,
-                        usecols=["ensembl_ids", "go_id"]).dropna()
+    table = pd.read_csv(
+        shared / "go_orgHs" / "human_gene2go_orgHs_2022-09.tsv.gz",
+        sep="\t",
+        dtype=str,
+        usecols=["ensembl_ids", "go_id"],
+    ).dropna()
     table["ensembl_id"] = table["ensembl_ids"].str.split(",")
     table = table.explode("ensembl_id")[["ensembl_id", "go_id"]].drop_duplicates()
     grouped = table.sort_values(["ensembl_id", "go_id"]).groupby("ensembl_id", sort=True)["go_id"]
@@ -139,8 +156,10 @@ def main() -> None:
         path = args.out / f"{name}.tsv.gz"
         # mtime=0 in the gzip header keeps rebuilds byte-identical
         frame.to_csv(path, sep="\t", index=False, compression={"method": "gzip", "mtime": 0})
-        print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {len(frame):,} rows, "
-              f"{path.stat().st_size:,} bytes")
+        print(
+            f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {len(frame):,} rows, "
+            f"{path.stat().st_size:,} bytes"
+        )
 
 
 if __name__ == "__main__":

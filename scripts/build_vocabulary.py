@@ -40,8 +40,9 @@ def canonical_ids(shared: Path) -> tuple[set[str], dict[str, str]]:
     """Ensembl IDs allowed in the vocabulary (HGNC's or GENCODE v44's) and ID -> display symbol."""
     hgnc = pd.read_csv(shared / "gene_vocab" / "hgnc_GeneSymbolRef_upd0731.csv.gz", index_col=0, dtype=str)
     hgnc = hgnc[hgnc["Status"] == "Approved"].drop_duplicates("HGNC ID").dropna(subset=["Ensembl gene ID"])
-    gencode = pd.read_csv(shared / "gene_vocab" / "gencode_v44_gene_id2name.csv.gz", header=None,
-                          names=["ensembl_id", "name"], dtype=str)
+    gencode = pd.read_csv(
+        shared / "gene_vocab" / "gencode_v44_gene_id2name.csv.gz", header=None, names=["ensembl_id", "name"], dtype=str
+    )
     symbols = dict(zip(gencode["ensembl_id"], gencode["name"], strict=True))
     symbols.update(zip(hgnc["Ensembl gene ID"], hgnc["Approved symbol"], strict=True))
     return set(symbols), symbols
@@ -50,8 +51,9 @@ def canonical_ids(shared: Path) -> tuple[set[str], dict[str, str]]:
 def protein_coding(shared: Path) -> set[str]:
     hgnc = pd.read_csv(shared / "gene_vocab" / "hgnc_GeneSymbolRef_upd0731.csv.gz", index_col=0, dtype=str)
     hgnc = hgnc[(hgnc["Status"] == "Approved") & (hgnc["Locus group"] == "protein-coding gene")]
-    org = pd.read_csv(shared / "gene_vocab" / "human_genes_orgHs_entrez_symbol_ensembl_2022-09.tsv.gz", sep="\t",
-                      dtype=str)
+    org = pd.read_csv(
+        shared / "gene_vocab" / "human_genes_orgHs_entrez_symbol_ensembl_2022-09.tsv.gz", sep="\t", dtype=str
+    )
     org_ids = org.loc[org["gene_type"] == "protein-coding", "ensembl_ids"].dropna().str.split("|").explode()
     return set(hgnc["Ensembl gene ID"].dropna()) | set(org_ids)
 
@@ -79,8 +81,10 @@ def detection_rates(shared: Path) -> pd.DataFrame:
             ids = symbol_to_ensembl(list(adata.var_names))["ensembl_id"].to_numpy()
             rates = pd.Series(detected, index=ids)
             columns[path.stem] = rates[rates.index != ""].groupby(level=0).max()
-            print(f"  {path.name}: {adata.n_obs:,} cells x {adata.n_vars:,} genes, "
-                  f"{(ids != '').mean():.1%} of names resolved")
+            print(
+                f"  {path.name}: {adata.n_obs:,} cells x {adata.n_vars:,} genes, "
+                f"{(ids != '').mean():.1%} of names resolved"
+            )
     return pd.DataFrame(columns).fillna(0.0)
 
 
@@ -93,8 +97,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=ROOT / "src" / "sclong_tl" / "genes" / "data")
-    parser.add_argument("--min-detected", type=float, default=0.01,
-                        help="fraction of a dataset's cells a gene must be detected in (default 0.01)")
+    parser.add_argument(
+        "--min-detected",
+        type=float,
+        default=0.01,
+        help="fraction of a dataset's cells a gene must be detected in (default 0.01)",
+    )
     parser.add_argument("--common-detected", type=float, default=0.10)
     parser.add_argument("--common-datasets", type=float, default=0.5)
     args = parser.parse_args()
@@ -113,20 +121,23 @@ def main() -> None:
 
     vocabulary = sorted(coding | go | g2v | detected)
     table = pd.DataFrame({"ensembl_id": vocabulary, "symbol": [symbols[g] for g in vocabulary]})
-    for name, members in (("protein_coding", coding), ("go_annotated", go), ("gene2vec", g2v),
-                          ("detected", detected)):
+    for name, members in (("protein_coding", coding), ("go_annotated", go), ("gene2vec", g2v), ("detected", detected)):
         table[name] = table["ensembl_id"].isin(members).astype(int)
     out = args.out / "vocabulary.tsv.gz"
     table.to_csv(out, sep="\t", index=False, compression={"method": "gzip", "mtime": 0})
     common_sorted = sorted(common & set(vocabulary))
     write_lines(args.out / "common_genes.txt.gz", common_sorted)
 
-    print(f"protein-coding: {len(coding):,}; GO-annotated: {len(go):,}; "
-          f"Gene2vec: {len(g2v):,} ({g2v_kinds}); detected >= {args.min_detected:.0%} in a corpus dataset: "
-          f"{len(detected):,}")
+    print(
+        f"protein-coding: {len(coding):,}; GO-annotated: {len(go):,}; "
+        f"Gene2vec: {len(g2v):,} ({g2v_kinds}); detected >= {args.min_detected:.0%} in a corpus dataset: "
+        f"{len(detected):,}"
+    )
     print(f"vocabulary: {len(vocabulary):,} Ensembl IDs -> {out} ({out.stat().st_size:,} bytes)")
-    print(f"commonly expressed (>= {args.common_detected:.0%} of cells in >= {args.common_datasets:.0%} of "
-          f"{rates.shape[1]} datasets): {len(common_sorted):,}")
+    print(
+        f"commonly expressed (>= {args.common_detected:.0%} of cells in >= {args.common_datasets:.0%} of "
+        f"{rates.shape[1]} datasets): {len(common_sorted):,}"
+    )
 
 
 if __name__ == "__main__":

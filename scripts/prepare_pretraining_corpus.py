@@ -35,8 +35,10 @@ SOURCES = [
     "celltypist_sample/celltypist_sample_559cells_counts.h5ad",
 ]
 # files from the same study, whose barcodes can repeat
-STUDY_OF = {"zheng2017_sorted_pbmc14k_subset_3500cells_7types_counts.h5ad": "zheng2017",
-            "zheng2017_sorted_pbmc_2140cells_celltype_counts.h5ad": "zheng2017"}
+STUDY_OF = {
+    "zheng2017_sorted_pbmc14k_subset_3500cells_7types_counts.h5ad": "zheng2017",
+    "zheng2017_sorted_pbmc_2140cells_celltype_counts.h5ad": "zheng2017",
+}
 _BARCODE = re.compile(r"[ACGT]{14,16}")
 
 
@@ -71,16 +73,25 @@ def main() -> None:
             previous = seen.setdefault(study, set())
             keep = np.array([core not in previous for core in cores])
             previous.update(cores)
-        shard = ad.AnnData(X=counts[keep].astype(np.float32), obs=adata.obs.iloc[np.flatnonzero(keep)][[]],
-                           var=adata.var[[]])
+        shard = ad.AnnData(
+            X=counts[keep].astype(np.float32), obs=adata.obs.iloc[np.flatnonzero(keep)][[]], var=adata.var[[]]
+        )
         shard.var_names = [name.strip() for name in adata.var_names]
         shard.var_names_make_unique()
         shard.obs_names = [f"{source.stem}:{name}" for name in shard.obs_names]
         shard_path = args.out / f"{source.stem}.h5ad"
         shard.write_h5ad(shard_path, compression="gzip")
-        records.append({"source": relative, "sha256": sha256(source), "cells": int(adata.n_obs),
-                        "kept": int(keep.sum()), "dropped_duplicate_barcodes": int((~keep).sum()),
-                        "genes": int(adata.n_vars), "shard": shard_path.name})
+        records.append(
+            {
+                "source": relative,
+                "sha256": sha256(source),
+                "cells": int(adata.n_obs),
+                "kept": int(keep.sum()),
+                "dropped_duplicate_barcodes": int((~keep).sum()),
+                "genes": int(adata.n_vars),
+                "shard": shard_path.name,
+            }
+        )
         print(f"{relative}: {keep.sum()} / {adata.n_obs} cells kept")
     summary = {"sources": records, "total_cells": int(sum(r["kept"] for r in records))}
     (args.out / "corpus.json").write_text(json.dumps(summary, indent=2))

@@ -41,8 +41,9 @@ def main() -> None:
     def step(self, *args, **kwargs):
         parameters = [p for group in self.param_groups for p in group["params"]]
         records["local"].append(torch.cat([g.flatten() for g in local]).clone())
-        records["used"].append(torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
-                                          for p in parameters]).clone())
+        records["used"].append(
+            torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in parameters]).clone()
+        )
         result = original_step(self, *args, **kwargs)
         records["weights"].append(torch.cat([p.detach().flatten() for p in parameters]).clone())
         for buffer in local:
@@ -50,9 +51,24 @@ def main() -> None:
         return result
 
     torch.optim.Adam.__init__, torch.optim.Adam.step = init, step
-    config = PretrainConfig(data=shards, out=str(out / "run"), config="tiny", genes=genes, batch_size=4, lr=3e-3,
-                            warmup_steps=1, min_genes=50, validation_cells=8, seed=5, steps=3, grad_accum=2,
-                            clip_grad_norm=0.0, validate_every=100, checkpoint_every=100, device="cpu")
+    config = PretrainConfig(
+        data=shards,
+        out=str(out / "run"),
+        config="tiny",
+        genes=genes,
+        batch_size=4,
+        lr=3e-3,
+        warmup_steps=1,
+        min_genes=50,
+        validation_cells=8,
+        seed=5,
+        steps=3,
+        grad_accum=2,
+        clip_grad_norm=0.0,
+        validate_every=100,
+        checkpoint_every=100,
+        device="cpu",
+    )
     pretrain(config)
     rank = int(os.environ["RANK"])
     torch.save({key: torch.stack(values) for key, values in records.items()}, out / f"rank{rank}.pt")

@@ -11,15 +11,24 @@ import pytest
 DRUG_DATA = Path(__file__).resolve().parent / "data" / "drug"
 #: the DeepDDS originals in ../shared (no licence: never committed here)
 DEEPDDS_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "drug_combination_deepdds"
-DEEPDDS_SHARED_NAMES = {"examples": "new_labels_0_10.csv", "expression": "new_cell_features_954.csv",
-                        "smiles": "smiles.csv", "tissues": "cell_line_0_10.csv"}
+DEEPDDS_SHARED_NAMES = {
+    "examples": "new_labels_0_10.csv",
+    "expression": "new_cell_features_954.csv",
+    "smiles": "smiles.csv",
+    "tissues": "cell_line_0_10.csv",
+}
 
 
 def sliced_tgsa_files(files: dict, base_url: str) -> dict:
     """TGSA_FILES pointing at ``base_url/<file name>`` with the digests of the committed slices."""
-    return {key: dataclasses.replace(spec, url=f"{base_url}/{spec.file_name}",
-                                     sha256=hashlib.sha256((DRUG_DATA / spec.file_name).read_bytes()).hexdigest())
-            for key, spec in files.items()}
+    return {
+        key: dataclasses.replace(
+            spec,
+            url=f"{base_url}/{spec.file_name}",
+            sha256=hashlib.sha256((DRUG_DATA / spec.file_name).read_bytes()).hexdigest(),
+        )
+        for key, spec in files.items()
+    }
 
 
 def load_tgsa_slice(cache: Path):
@@ -35,6 +44,8 @@ def load_tgsa_slice(cache: Path):
 
 def deepdds_shared() -> Path:
     if not all((DEEPDDS_SHARED / name).is_file() for name in DEEPDDS_SHARED_NAMES.values()):
-        pytest.skip(f"the DeepDDS files are not in ../shared ({DEEPDDS_SHARED}); the repository has no licence, so "
-                    "they are not committed here")
+        pytest.skip(
+            f"the DeepDDS files are not in ../shared ({DEEPDDS_SHARED}); the repository has no licence, so "
+            "they are not committed here"
+        )
     return DEEPDDS_SHARED

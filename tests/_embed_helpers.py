@@ -49,9 +49,17 @@ def snapshot(adata) -> dict:
         X = X.toarray() if sparse.issparse(X) else np.array(X, copy=True)
     else:
         X = None
-    return {"obsm": sorted(adata.obsm.keys()), "varm": sorted(adata.varm.keys()), "uns": sorted(adata.uns.keys()),
-            "layers": sorted(adata.layers.keys()), "obs": adata.obs.copy(), "var": adata.var.copy(),
-            "obs_names": list(adata.obs_names), "var_names": list(adata.var_names), "X": X}
+    return {
+        "obsm": sorted(adata.obsm.keys()),
+        "varm": sorted(adata.varm.keys()),
+        "uns": sorted(adata.uns.keys()),
+        "layers": sorted(adata.layers.keys()),
+        "obs": adata.obs.copy(),
+        "var": adata.var.copy(),
+        "obs_names": list(adata.obs_names),
+        "var_names": list(adata.var_names),
+        "X": X,
+    }
 
 
 def assert_unchanged(adata, before: dict) -> None:

@@ -35,16 +35,28 @@ def tiny_scfm(seed: int = 0):
     return ScLongModel.from_config("tiny", genes=genes, graph=(edge_index, edge_weight), seed=seed)
 
 
-def fitted_model(*, random_state: int = 0, conditions=None, representation: str = "per_cell", max_epochs: int = 3,
-                 n_control_cells: int = 40):
+def fitted_model(
+    *,
+    random_state: int = 0,
+    conditions=None,
+    representation: str = "per_cell",
+    max_epochs: int = 3,
+    n_control_cells: int = 40,
+):
     """A small PerturbationModel fitted on the fixture (a few seconds)."""
     from sclong_tl.models import PerturbationModel
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        model = PerturbationModel(load_subset(), tiny_scfm(), n_control_cells=n_control_cells,
-                                  representation=representation, hidden_size=16, random_state=random_state,
-                                  progress=False)
+        model = PerturbationModel(
+            load_subset(),
+            tiny_scfm(),
+            n_control_cells=n_control_cells,
+            representation=representation,
+            hidden_size=16,
+            random_state=random_state,
+            progress=False,
+        )
     return model.fit(conditions, max_epochs=max_epochs, batch_size=32, max_cells_per_condition=20, progress=False)
 
 

@@ -16,8 +16,9 @@ def convert_reference(out: Path) -> Path:
     from sclong_tl.weights import convert_official
 
     release = REFERENCE_RELEASE
-    return convert_official(release / "model.pth", release / "model.pkl", release / "genes.txt", out,
-                            name="reference-A")
+    return convert_official(
+        release / "model.pth", release / "model.pkl", release / "genes.txt", out, name="reference-A"
+    )
 
 
 @cache
@@ -33,5 +34,8 @@ def reference_inputs(name: str) -> np.ndarray:
 def reference_outputs(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One-cell-at-a-time reference outputs (representations, reconstruction, top indices), pad included."""
     folder = REFERENCE_RELEASE / "ref" / "single" / name
-    return (np.load(folder / "merged_decodings.npy"), np.load(folder / "exp_out.npy"),
-            np.load(folder / "top_indices.npy"))
+    return (
+        np.load(folder / "merged_decodings.npy"),
+        np.load(folder / "exp_out.npy"),
+        np.load(folder / "top_indices.npy"),
+    )

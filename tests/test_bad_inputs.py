@@ -25,9 +25,11 @@ import sclong_tl as sl
 from _embed_helpers import assert_unchanged, snapshot
 from _perturbation_helpers import one_torch_thread
 
-pytestmark = [pytest.mark.filterwarnings("ignore:only .* commonly expressed genes:UserWarning"),
-              pytest.mark.filterwarnings("ignore:grn. the data hold only:UserWarning"),
-              pytest.mark.filterwarnings("ignore:Variable names are not unique:UserWarning")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:only .* commonly expressed genes:UserWarning"),
+    pytest.mark.filterwarnings("ignore:grn. the data hold only:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Variable names are not unique:UserWarning"),
+]
 
 DATA = Path(__file__).resolve().parent / "data" / "grn" / "pbmc68k_grn_subset.h5ad"
 N_CELLS = 24
@@ -232,13 +234,16 @@ def test_in_place_on_mudata_and_backed(tool, model, tmp_path):
         backed.file.close()
 
 
-@pytest.mark.parametrize(("values", "kind", "outcome"), [
-    ("counts", _with_X(_cpm), "counts"),
-    ("normalized", counts_adata, "normalized"),
-    ("log1p", _with_X(_log1p), "log1p"),
-    ("log1p", counts_adata, (ValueError, "far above any log1p value")),
-    ("tpm", counts_adata, (ValueError, "values must be one of")),
-])
+@pytest.mark.parametrize(
+    ("values", "kind", "outcome"),
+    [
+        ("counts", _with_X(_cpm), "counts"),
+        ("normalized", counts_adata, "normalized"),
+        ("log1p", _with_X(_log1p), "log1p"),
+        ("log1p", counts_adata, (ValueError, "far above any log1p value")),
+        ("tpm", counts_adata, (ValueError, "values must be one of")),
+    ],
+)
 def test_values_option(values, kind, outcome, model):
     data = kind()
     before = snapshot(data)
@@ -252,8 +257,9 @@ def test_values_option(values, kind, outcome, model):
 
 
 # ------------------------------------------------------------------------------- predict_perturbation
-@pytest.mark.parametrize(("damage", "message"), [(_scaled, "scaled / centred"), (_set(np.nan), "NaN"),
-                                                (_set(-1.0), "negative")])
+@pytest.mark.parametrize(
+    ("damage", "message"), [(_scaled, "scaled / centred"), (_set(np.nan), "NaN"), (_set(-1.0), "negative")]
+)
 def test_predict_perturbation_refuses_bad_values(damage, message):
     pytest.importorskip("torch_geometric")
     from _perturbation_helpers import load_subset, tiny_scfm
@@ -275,16 +281,28 @@ def _files(tmp_path: Path, model) -> dict[str, object]:
     (tmp_path / "truncated.safetensors").write_bytes(data[: len(data) // 3])
     (tmp_path / "text.safetensors").write_bytes(b"not a model")
     save_file({"w": torch.zeros(2)}, str(tmp_path / "foreign.safetensors"))
-    return {"good": good, "truncated": tmp_path / "truncated.safetensors", "text": tmp_path / "text.safetensors",
-            "foreign": tmp_path / "foreign.safetensors", "missing": tmp_path / "missing.safetensors",
-            "directory": tmp_path, "unknown_name": "no-such-model", "number": 3}
+    return {
+        "good": good,
+        "truncated": tmp_path / "truncated.safetensors",
+        "text": tmp_path / "text.safetensors",
+        "foreign": tmp_path / "foreign.safetensors",
+        "missing": tmp_path / "missing.safetensors",
+        "directory": tmp_path,
+        "unknown_name": "no-such-model",
+        "number": 3,
+    }
 
 
-LOAD_CASES = [("good", None), ("truncated", (ValueError, "not a readable .safetensors file")),
-              ("text", (ValueError, "not a readable .safetensors file")),
-              ("foreign", (ValueError, "not an sclong_tl checkpoint")), ("missing", (FileNotFoundError, "no ")),
-              ("directory", (FileNotFoundError, "directory")), ("unknown_name", (ValueError, "no registered weights")),
-              ("number", (TypeError, "model must be"))]
+LOAD_CASES = [
+    ("good", None),
+    ("truncated", (ValueError, "not a readable .safetensors file")),
+    ("text", (ValueError, "not a readable .safetensors file")),
+    ("foreign", (ValueError, "not an sclong_tl checkpoint")),
+    ("missing", (FileNotFoundError, "no ")),
+    ("directory", (FileNotFoundError, "directory")),
+    ("unknown_name", (ValueError, "no registered weights")),
+    ("number", (TypeError, "model must be")),
+]
 
 
 @pytest.mark.parametrize(("case", "outcome"), LOAD_CASES, ids=[c for c, _ in LOAD_CASES])
@@ -300,13 +318,27 @@ def test_load_model_inputs(case, outcome, model, tmp_path):
 
 
 # -------------------------------------------------------------------------------------------------- CLI
-@pytest.mark.parametrize("argv", [["download", "no-such-model", "--no-progress"], ["download"],
-                                  ["convert", "--checkpoint", "missing.pth", "--hyperparams", "missing.pkl",
-                                   "--genes", "missing.txt", "--out", "x.safetensors"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["download", "no-such-model", "--no-progress"],
+        ["download"],
+        [
+            "convert",
+            "--checkpoint",
+            "missing.pth",
+            "--hyperparams",
+            "missing.pkl",
+            "--genes",
+            "missing.txt",
+            "--out",
+            "x.safetensors",
+        ],
+    ],
+)
 def test_cli_errors_are_one_line(argv, capsys):
     from sclong_tl.cli import main
 
     assert main(argv) == 1
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1 and err.startswith("sclong-tl ")
-

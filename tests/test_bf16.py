@@ -26,8 +26,9 @@ def bf16_tiny_model():
 def real_inputs(n_cells: int = 12) -> np.ndarray:
     adata = cellbench()[:n_cells]
     kind = detect_values(expression_matrix(adata, None))
-    return np.concatenate([chunk for _, chunk in iter_model_inputs(adata, tiny_model().genes, value_kind=kind,
-                                                                  chunk_size=n_cells)])
+    return np.concatenate(
+        [chunk for _, chunk in iter_model_inputs(adata, tiny_model().genes, value_kind=kind, chunk_size=n_cells)]
+    )
 
 
 class WeightCasts(TorchDispatchMode):
@@ -50,9 +51,12 @@ def test_conversion_keeps_norms_tables_and_head_in_float32():
     model = bf16_tiny_model()
     module = model.module
     assert model.weights_dtype == "bfloat16" and "dtype=bfloat16" in repr(model)
-    linear_dtypes = {layer.weight.dtype for name, layer in module.named_modules()
-                     if isinstance(layer, torch.nn.Linear) and name.split(".")[0] in
-                     ("mini_encoder", "large_encoder", "decoder", "base_to_large", "large_to_base")}
+    linear_dtypes = {
+        layer.weight.dtype
+        for name, layer in module.named_modules()
+        if isinstance(layer, torch.nn.Linear)
+        and name.split(".")[0] in ("mini_encoder", "large_encoder", "decoder", "base_to_large", "large_to_base")
+    }
     assert linear_dtypes == {torch.bfloat16}
     for name, parameter in module.named_parameters():
         if "norm" in name or name.startswith(("token_emb", "pos_emb", "go_conv", "exp_to_out", "mask_emb")):
@@ -71,8 +75,9 @@ def test_bf16_weights_match_float32_per_gene_on_real_cells():
     representations, reconstruction = model.encode(values)
     assert representations.dtype == np.float32 and reconstruction.dtype == np.float32
     assert not np.array_equal(representations, reference)  # bfloat16 really ran
-    cosine = torch.nn.functional.cosine_similarity(torch.from_numpy(representations), torch.from_numpy(reference),
-                                                   dim=-1)
+    cosine = torch.nn.functional.cosine_similarity(
+        torch.from_numpy(representations), torch.from_numpy(reference), dim=-1
+    )
     assert float(cosine.min()) >= 0.999, float(cosine.min())
     scale = np.abs(reference_reconstruction).max()
     assert np.abs(reconstruction - reference_reconstruction).max() < 0.02 * scale

@@ -25,8 +25,9 @@ def test_convert_twice_is_byte_identical(tmp_path):
 
 def test_cli_convert(tmp_path, capsys):
     out = tmp_path / "cli.safetensors"
-    status = cli_main(["convert", "--checkpoint", str(PTH), "--hyperparams", str(PKL), "--genes", str(GENES),
-                       "--out", str(out)])
+    status = cli_main(
+        ["convert", "--checkpoint", str(PTH), "--hyperparams", str(PKL), "--genes", str(GENES), "--out", str(out)]
+    )
     assert status == 0 and out.is_file()
     model = sl.load_model(out, device="cpu")
     assert model.genes[:2] == (REFERENCE_RELEASE / "genes.txt").read_text().split()[:2]
@@ -54,8 +55,9 @@ def test_random_model_round_trip(tmp_path):
     again = sl.load_model(path)
     values = np.random.default_rng(0).random((3, 30)).astype(np.float32)
     np.testing.assert_array_equal(model.encode(values)[1], again.encode(values)[1])
-    same_seed = ScLongModel.from_config("tiny", genes=genes, graph=(edges, np.ones(4, dtype=np.float32)), seed=3,
-                                        top_k=8)
+    same_seed = ScLongModel.from_config(
+        "tiny", genes=genes, graph=(edges, np.ones(4, dtype=np.float32)), seed=3, top_k=8
+    )
     np.testing.assert_array_equal(model.encode(values)[1], same_seed.encode(values)[1])
 
 
@@ -94,8 +96,7 @@ def test_non_checkpoint_files_are_refused(tmp_path):
         sl.load_model(tmp_path / "missing.safetensors")
     with pytest.raises(ValueError, match="scLong state dict"):
         torch.save({"model_state_dict": {"a": torch.zeros(1)}}, tmp_path / "bad.pth")
-        sl.weights.convert_official(tmp_path / "bad.pth", PKL, GENES,
-                                    tmp_path / "out.safetensors")
+        sl.weights.convert_official(tmp_path / "bad.pth", PKL, GENES, tmp_path / "out.safetensors")
 
 
 def test_half_precision_storage(tmp_path):
@@ -125,9 +126,10 @@ class _Allocates:
         return (self.constructor, (self.argument,))
 
 
-@pytest.mark.parametrize(("constructor", "argument"), [(bytearray, 300_000_000), (bytes, 300_000_000),
-                                                       (list, range(10**8)), (tuple, range(10**8)),
-                                                       (set, range(10**8))])
+@pytest.mark.parametrize(
+    ("constructor", "argument"),
+    [(bytearray, 300_000_000), (bytes, 300_000_000), (list, range(10**8)), (tuple, range(10**8)), (set, range(10**8))],
+)
 def test_restricted_unpickler_refuses_amplification(constructor, argument):
     payload = pickle.dumps(_Allocates(constructor, argument), protocol=4)
     assert len(payload) < 80
@@ -138,8 +140,17 @@ def test_restricted_unpickler_refuses_amplification(constructor, argument):
 def test_restricted_unpickler_size_limit_and_plain_data():
     import collections
 
-    data = {"a": [1, 2.5], "s": {1, 2}, "f": frozenset({3}), "t": torch.arange(4.0), "n": np.arange(3),
-            "o": collections.OrderedDict(x=1), "b": b"xy", "c": 1 + 2j, "r": range(3)}
+    data = {
+        "a": [1, 2.5],
+        "s": {1, 2},
+        "f": frozenset({3}),
+        "t": torch.arange(4.0),
+        "n": np.arange(3),
+        "o": collections.OrderedDict(x=1),
+        "b": b"xy",
+        "c": 1 + 2j,
+        "r": range(3),
+    }
     for protocol in (3, 4):
         back = load_restricted(pickle.dumps(data, protocol=protocol))
         assert back["s"] == {1, 2} and back["b"] == b"xy" and torch.equal(back["t"], data["t"])
@@ -155,8 +166,14 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     junk.write_bytes(b"not a checkpoint")
     cases = {
         "refusing": ["--checkpoint", str(PTH), "--hyperparams", str(evil), "--genes", str(GENES)],
-        "missing.pth": ["--checkpoint", str(tmp_path / "missing.pth"), "--hyperparams", str(PKL), "--genes",
-                        str(GENES)],
+        "missing.pth": [
+            "--checkpoint",
+            str(tmp_path / "missing.pth"),
+            "--hyperparams",
+            str(PKL),
+            "--genes",
+            str(GENES),
+        ],
         "junk": ["--checkpoint", str(junk), "--hyperparams", str(PKL), "--genes", str(GENES)],
     }
     for expected, arguments in cases.items():
@@ -165,8 +182,9 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
         assert status == 1, expected
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
         assert expected in err
-    status = cli_main(["convert", "--checkpoint", str(PTH), "--hyperparams", str(PKL), "--genes", str(GENES),
-                       "--out", str(tmp_path)])
+    status = cli_main(
+        ["convert", "--checkpoint", str(PTH), "--hyperparams", str(PKL), "--genes", str(GENES), "--out", str(tmp_path)]
+    )
     err = capsys.readouterr().err
     assert status == 1 and "is a directory" in err and len(err.strip().splitlines()) == 1
     with pytest.raises(UnsafePickleError):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,8 +18,11 @@ def write(path: Path, text: str) -> None:
 
 def test_cpu_flags_and_model_name_from_cpuinfo(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
-    write(cpuinfo, "processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: fpu avx2 avx512f AMX_BF16 fma\n\n"
-                   "processor\t: 1\nflags\t\t: fpu\n")
+    write(
+        cpuinfo,
+        "processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: fpu avx2 avx512f AMX_BF16 fma\n\n"
+        "processor\t: 1\nflags\t\t: fpu\n",
+    )
     flags = _cpu.read_cpu_flags(cpuinfo)
     assert flags == {"fpu", "avx2", "avx512f", "amx_bf16", "fma"}  # first CPU, lower case
     assert _cpu.cpu_model_name(cpuinfo) == "Test CPU 9000"
@@ -78,9 +79,17 @@ def test_no_cgroup_information_means_no_quota(tmp_path):
     assert _cpu.cgroup_cpu_quota(proc_cgroup=tmp_path / "none", root=tmp_path / "none") is None
 
 
-@pytest.mark.parametrize(("affinity", "quota", "expected"), [
-    (8, None, 8), (8, 2.0, 2), (8, 2.5, 2), (8, 0.5, 1), (2, 16.0, 2), (0, None, 1),
-])
+@pytest.mark.parametrize(
+    ("affinity", "quota", "expected"),
+    [
+        (8, None, 8),
+        (8, 2.0, 2),
+        (8, 2.5, 2),
+        (8, 0.5, 1),
+        (2, 16.0, 2),
+        (0, None, 1),
+    ],
+)
 def test_thread_budget_is_the_smaller_of_affinity_and_quota(affinity, quota, expected):
     assert _cpu.thread_budget(affinity, quota) == expected
 
@@ -90,11 +99,14 @@ def test_cpu_budget_of_this_process_respects_its_affinity():
     assert "budget" in _cpu.cpu_summary()
 
 
-@pytest.mark.parametrize(("current", "setting", "budget", "expected"), [
-    (8, None, 2, 2),  # automatic: lowered to the budget
-    (1, None, 2, 1),  # ... never raised above the user's own choice
-    (8, 3, 2, 3),  # an explicit setting wins
-])
+@pytest.mark.parametrize(
+    ("current", "setting", "budget", "expected"),
+    [
+        (8, None, 2, 2),  # automatic: lowered to the budget
+        (1, None, 2, 1),  # ... never raised above the user's own choice
+        (8, 3, 2, 3),  # an explicit setting wins
+    ],
+)
 def test_resolve_threads(current, setting, budget, expected):
     assert _cpu.resolve_threads(current, setting, budget) == expected
 
@@ -142,21 +154,6 @@ def test_n_threads_setting_is_validated(bad):
     with pytest.raises(ValueError, match="n_threads"):
         sl.settings.n_threads = bad
     assert sl.settings.n_threads is None
-
-
-def _wait_policy(code: str, **env: str) -> str:
-    environment = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"} | env
-    result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True,
-                            check=True, timeout=120)
-    return result.stdout.strip()
-
-
-def test_import_prefers_passive_openmp_waiting_unless_chosen_or_too_late():
-    show = "import os; print(os.environ.get('OMP_WAIT_POLICY', 'unset'))"
-    assert _wait_policy(f"import sclong_tl; {show}") == "PASSIVE"
-    assert _wait_policy(f"import sclong_tl; {show}", OMP_WAIT_POLICY="active") == "active"  # the user's choice
-    # torch already loaded its OpenMP runtime, which read the variable: setting it now would only mislead
-    assert _wait_policy(f"import torch, sclong_tl; {show}") == "unset"
 
 
 @pytest.mark.parametrize(("flags", "warns"), [({"avx2", "fma", "avx512f"}, True), ({"avx2", "amx_bf16"}, False)])

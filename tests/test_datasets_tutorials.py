@@ -117,8 +117,9 @@ def test_pancreas_scib_wrong_structure_is_removed(file_server, monkeypatch, isol
         path = Path(folder) / "x.h5ad"
         source.write_h5ad(path)
         url = file_server.add("/p.h5ad", path.read_bytes())
-    monkeypatch.setitem(datasets._REMOTE, "pancreas_scib",
-                        dataclasses.replace(datasets._REMOTE["pancreas_scib"], url=url))
+    monkeypatch.setitem(
+        datasets._REMOTE, "pancreas_scib", dataclasses.replace(datasets._REMOTE["pancreas_scib"], url=url)
+    )
     with pytest.raises(ValueError, match="missing obs column"):
         datasets.pancreas_scib(progress=False)
     assert not (isolated / "datasets" / "human_pancreas_norm_complexBatch.h5ad").exists()

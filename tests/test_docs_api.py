@@ -78,14 +78,24 @@ def built_api(tmp_path_factory) -> Path:
     (source / "api.md").write_text(api, encoding="utf-8")
     for page in set(re.findall(r"\{doc\}`([^`<]+)`", api)):  # pages the reference links to: stubs
         (source / f"{page}.md").write_text(f"# {page}\n", encoding="utf-8")
-    toctree = "\n".join(["# index", "", "```{toctree}", "api", *sorted({p for p in re.findall(
-        r"\{doc\}`([^`<]+)`", api)}), "```", ""])
+    toctree = "\n".join(
+        ["# index", "", "```{toctree}", "api", *sorted({p for p in re.findall(r"\{doc\}`([^`<]+)`", api)}), "```", ""]
+    )
     (source / "index.md").write_text(toctree, encoding="utf-8")
     out = source / "_build"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
-                                                        os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
-                             str(source), str(out)], capture_output=True, text=True, env=env, timeout=600)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(source), str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     warnings = [line for line in result.stderr.splitlines() if "WARNING" in line or "ERROR" in line]
     assert result.returncode == 0 and not warnings, f"the API reference has build warnings:\n{result.stderr[-4000:]}"
     return out
@@ -106,8 +116,7 @@ def _entries(built: Path) -> tuple[dict[str, dict[str, bool]], dict[str, str]]:
 def test_every_public_name_is_documented(built_api):
     entries, _ = _entries(built_api)
     documented = {id(_resolve(key)) for key in entries if _resolve(key) is not None}
-    missing = [name for name, value in _public_names().items()
-               if name not in entries and id(value) not in documented]
+    missing = [name for name, value in _public_names().items() if name not in entries and id(value) not in documented]
     assert not missing, f"public names without an entry in the API reference: {missing}"
 
 

@@ -22,13 +22,14 @@ def isolated(tmp_path, monkeypatch):
 def serve_tgsa(server, monkeypatch) -> None:
     for spec in _drug_datasets.TGSA_FILES.values():
         server.add(f"/tgsa/{spec.file_name}", (DRUG_DATA / spec.file_name).read_bytes())
-    monkeypatch.setattr(_drug_datasets, "TGSA_FILES", sliced_tgsa_files(_drug_datasets.TGSA_FILES,
-                                                                        server.url("/tgsa")))
+    monkeypatch.setattr(_drug_datasets, "TGSA_FILES", sliced_tgsa_files(_drug_datasets.TGSA_FILES, server.url("/tgsa")))
 
 
 def test_tgsa_urls_are_pinned_github_files():
     for spec in _drug_datasets.TGSA_FILES.values():
-        assert spec.url.startswith("https://raw.githubusercontent.com/violet-sto/TGSA/cdd9903b889112b04325bec9f61935d05d9")
+        assert spec.url.startswith(
+            "https://raw.githubusercontent.com/violet-sto/TGSA/cdd9903b889112b04325bec9f61935d05d9"
+        )
         assert len(spec.sha256) == 64
     for spec in _drug_datasets.DEEPDDS_FILES.values():
         assert "/Sinwang404/DeepDDs/674795421dd19329d0ce3c3562fa53db6b328dca/data/" in spec.url

@@ -42,8 +42,7 @@ def scfm():
 
 @pytest.fixture(scope="module")
 def response(tgsa, pairs, drugs, scfm):
-    model = sl.tl.DrugResponseModel(tgsa.cells[:10], scfm, layer="shifted", drugs=drugs, device="cpu",
-                                    progress=False)
+    model = sl.tl.DrugResponseModel(tgsa.cells[:10], scfm, layer="shifted", drugs=drugs, device="cpu", progress=False)
     return model.fit(pairs[pairs["cell_line"].isin(tgsa.cells.obs_names[:10])], **FIT)
 
 
@@ -128,8 +127,12 @@ def _combination_examples(pairs: pd.DataFrame) -> pd.DataFrame:
     """Drug pairs on the TGSA lines, labelled 1 when both drugs are below the line's median ln IC50 (real data)."""
     sensitive = pairs.assign(low=pairs["ln_ic50"] < pairs.groupby("cell_line")["ln_ic50"].transform("median"))
     table = sensitive.pivot(index="cell_line", columns="drug", values="low").dropna(axis=1)
-    rows = [(line, a, b, int(table.loc[line, a] and table.loc[line, b]))
-            for line in table.index for i, a in enumerate(table.columns) for b in table.columns[i + 1:]]
+    rows = [
+        (line, a, b, int(table.loc[line, a] and table.loc[line, b]))
+        for line in table.index
+        for i, a in enumerate(table.columns)
+        for b in table.columns[i + 1 :]
+    ]
     return pd.DataFrame(rows, columns=["cell_line", "drug1", "drug2", "label"])
 
 
@@ -158,8 +161,14 @@ def test_combination_on_deepdds(tmp_path):
     labels = pd.read_csv(shared / DEEPDDS_SHARED_NAMES["examples"])
     smiles = pd.read_csv(shared / DEEPDDS_SHARED_NAMES["smiles"]).drop_duplicates("smile")
     name = dict(zip(smiles["smile"], smiles["name"], strict=True))
-    examples = pd.DataFrame({"cell_line": labels["cell"], "drug1": labels["drug1"].map(name),
-                             "drug2": labels["drug2"].map(name), "label": labels["label"]})
+    examples = pd.DataFrame(
+        {
+            "cell_line": labels["cell"],
+            "drug1": labels["drug1"].map(name),
+            "drug2": labels["drug2"].map(name),
+            "label": labels["label"],
+        }
+    )
     examples = examples[examples["cell_line"].isin(features.obs_names)].iloc[:200]
     drugs = {n: s for s, n in name.items() if n in set(examples["drug1"]) | set(examples["drug2"])}
     model = sl.tl.DrugCombinationModel(features, None, drugs=drugs, progress=False).fit(examples, **FIT_PAIRS)
@@ -170,8 +179,7 @@ def test_finetuning_changes_scLong_and_recaches(tgsa, pairs, drugs):
     scfm = sl.load_model("default", device="cpu")
     before = {k: v.clone() for k, v in scfm.module.state_dict().items()}
     lines = tgsa.cells.obs_names[:3]
-    model = sl.tl.DrugResponseModel(tgsa.cells[:3], scfm, layer="shifted", drugs=drugs, finetune=True,
-                                    progress=False)
+    model = sl.tl.DrugResponseModel(tgsa.cells[:3], scfm, layer="shifted", drugs=drugs, finetune=True, progress=False)
     frozen_values = model.features.values.copy()
     model.fit(pairs[pairs["cell_line"].isin(lines)], max_epochs=1, batch_size=32, finetune_lr=1e-3)
     after = scfm.module.state_dict()

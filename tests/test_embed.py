@@ -129,13 +129,15 @@ def test_backed_equals_in_memory(model, tmp_path, cellbench_mean):
 
     backed = ad.read_h5ad(path, backed="r")
     try:
-        copied = sl.embed(backed, model, pooling="mean", gene_key_added="sclong_genes", batch_size=6, progress=False,
-                          copy=True)
+        copied = sl.embed(
+            backed, model, pooling="mean", gene_key_added="sclong_genes", batch_size=6, progress=False, copy=True
+        )
         assert not copied.isbacked
         assert "X_sclong" not in backed.obsm
         np.testing.assert_allclose(copied.obsm["X_sclong"], cellbench_mean.obsm["X_sclong"], atol=ATOL)
-        np.testing.assert_allclose(copied.varm["sclong_genes"], cellbench_mean.varm["sclong_genes"], atol=ATOL,
-                                   equal_nan=True)
+        np.testing.assert_allclose(
+            copied.varm["sclong_genes"], cellbench_mean.varm["sclong_genes"], atol=ATOL, equal_nan=True
+        )
         view = backed[:50]
         with pytest.raises(ValueError, match="view of a backed AnnData"):
             sl.embed(view, model, progress=False)
@@ -229,8 +231,10 @@ def _bad_genes(adata):
     adata.var_names = [f"gene_{i}" for i in range(adata.n_vars)]
 
 
-@pytest.mark.parametrize(("spoil", "message"), [(_bad_nan, "NaN"), (_bad_negative, "negative"),
-                                                (_bad_genes, "none of the 400 dataset genes")])
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [(_bad_nan, "NaN"), (_bad_negative, "negative"), (_bad_genes, "none of the 400 dataset genes")],
+)
 def test_bad_input_raises_and_leaves_object_untouched(model, spoil, message):
     adata = baron()
     spoil(adata)
@@ -260,12 +264,15 @@ def test_failure_halfway_leaves_object_untouched(model, monkeypatch):
     np.testing.assert_array_equal(adata.obsm["X_sclong"], 0)
 
 
-@pytest.mark.parametrize(("options", "error"), [
-    ({"pooling": "max"}, "pooling must be one of"),
-    ({"batch_size": 0}, "batch_size must be a positive integer"),
-    ({"key_added": ""}, "key_added must be"),
-    ({"dtype": "float16"}, "dtype must be"),
-])
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"pooling": "max"}, "pooling must be one of"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"key_added": ""}, "key_added must be"),
+        ({"dtype": "float16"}, "dtype must be"),
+    ],
+)
 def test_invalid_options(model, options, error):
     adata = baron()
     with pytest.raises(ValueError, match=error):
@@ -295,6 +302,8 @@ def test_model_argument(model, tmp_path):
     sl.embed(adata, path, progress=False)
     params = adata.uns["sclong"]["params"]
     assert len(params["model_sha256"]) == 64 and params["model_sha256"] == loaded.sha256
-    np.testing.assert_allclose(adata.obsm["X_sclong"],
-                               sl.embed(baron()[:20].copy(), saved, progress=False, copy=True).obsm["X_sclong"],
-                               atol=ATOL)
+    np.testing.assert_allclose(
+        adata.obsm["X_sclong"],
+        sl.embed(baron()[:20].copy(), saved, progress=False, copy=True).obsm["X_sclong"],
+        atol=ATOL,
+    )

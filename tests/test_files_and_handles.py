@@ -29,8 +29,14 @@ def test_downloads_get_the_default_mode(file_server, tmp_path, monkeypatch):
     monkeypatch.delenv(_download.ENV_MIRROR, raising=False)
     monkeypatch.delenv(_download.ENV_OFFLINE, raising=False)
     url = file_server.add("/f/x.npy", PAYLOAD)
-    path = _download.retrieve(url, file_name="x.npy", known_hash=hashlib.sha256(PAYLOAD).hexdigest(),
-                              subdir="t", progress=False, cache=tmp_path)
+    path = _download.retrieve(
+        url,
+        file_name="x.npy",
+        known_hash=hashlib.sha256(PAYLOAD).hexdigest(),
+        subdir="t",
+        progress=False,
+        cache=tmp_path,
+    )
     assert path.stat().st_mode & 0o777 == default_file_mode()
 
 

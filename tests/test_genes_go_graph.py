@@ -84,8 +84,9 @@ def test_agrees_with_pair_loop_on_shipped_annotations():
 
 def test_edges_networkx_semantics_for_duplicates():
     genes = ["g0", "g1", "g2"]
-    graph = pd.DataFrame({"source": ["g2", "g0", "g2", "g1"], "target": ["g1", "g2", "g1", "g1"],
-                          "importance": [0.5, 0.25, 0.75, 1.0]})
+    graph = pd.DataFrame(
+        {"source": ["g2", "g0", "g2", "g1"], "target": ["g1", "g2", "g1", "g1"], "importance": [0.5, 0.25, 0.75, 1.0]}
+    )
     edge_index, edge_weight = go_graph_edges(graph, genes)
     # nodes in order of first appearance (g2, g1, g0); g2 -> g1 once, with its last weight
     np.testing.assert_array_equal(edge_index, [[2, 1, 0], [1, 1, 2]])

@@ -31,11 +31,14 @@ def test_vocabulary_recipe_flags():
     table = pd.read_csv(PACKAGE_DATA / "vocabulary.tsv.gz", sep="\t")
     flags = table[["protein_coding", "go_annotated", "gene2vec", "detected"]]
     assert (flags.sum(axis=1) >= 1).all()  # every gene is there for a documented reason
-    assert flags.sum().to_dict() == {"protein_coding": 19_574, "go_annotated": 20_457, "gene2vec": 21_491,
-                                     "detected": 19_379}
+    assert flags.sum().to_dict() == {
+        "protein_coding": 19_574,
+        "go_annotated": 20_457,
+        "gene2vec": 21_491,
+        "detected": 19_379,
+    }
     gene2go = G.load_gene2go()
-    assert all(bool(gene2go.get(g)) == bool(f) for g, f in zip(table["ensembl_id"], table["go_annotated"],
-                                                               strict=True))
+    assert all(bool(gene2go.get(g)) == bool(f) for g, f in zip(table["ensembl_id"], table["go_annotated"], strict=True))
     # well-known genes are in, and their symbols are the current ones
     symbols = dict(zip(table["symbol"], table["ensembl_id"], strict=True))
     for symbol in ("ACTB", "GAPDH", "CD3E", "MALAT1", "XIST", "MT-CO1", "SEPTIN7"):
@@ -60,11 +63,17 @@ def test_load_gene2go_shape():
 
 def test_ensembl_helpers():
     assert G.strip_ensembl_version(["ENSG00000141510.17", "ENSG00000182378.14_PAR_Y", "ACTB"]) == [
-        "ENSG00000141510", "ENSG00000182378", "ACTB"]
+        "ENSG00000141510",
+        "ENSG00000182378",
+        "ACTB",
+    ]
     assert G.looks_like_ensembl(["ENSG00000141510", "ENSG00000075624.3", "ERCC-00002"])
     assert not G.looks_like_ensembl(["ACTB", "GAPDH", "ENSG00000075624"])
     assert G.ensembl_to_symbol(["ENSG00000141510.17", "ENSG00000075624", "ENSG99999999999"]) == [
-        "TP53", "ACTB", "ENSG99999999999"]
+        "TP53",
+        "ACTB",
+        "ENSG99999999999",
+    ]
 
 
 @pytest.mark.slow
@@ -72,8 +81,11 @@ def test_ensembl_helpers():
 def test_package_data_rebuilds_identically(script, tmp_path):
     if not SHARED.exists():
         pytest.skip(f"public source tables not available at {SHARED}")
-    subprocess.run([sys.executable, str(ROOT / "scripts" / script), "--shared", str(SHARED), "--out",
-                    str(tmp_path)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), "--shared", str(SHARED), "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
     rebuilt = sorted(tmp_path.glob("*.gz"))
     assert rebuilt
     for path in rebuilt:

@@ -69,11 +69,17 @@ def test_cosine_adjacencies():
     rng = np.random.default_rng(1)
     representations = rng.normal(size=(6, 4, 3))
     flat = representations.transpose(1, 0, 2).reshape(4, -1)
-    np.testing.assert_allclose(adjacency_from_representations(representations, similarity="cosine"),
-                               initial_adjacency(cosine_similarity(flat)), rtol=1e-10)
+    np.testing.assert_allclose(
+        adjacency_from_representations(representations, similarity="cosine"),
+        initial_adjacency(cosine_similarity(flat)),
+        rtol=1e-10,
+    )
     means = representations.mean(axis=2).T
-    np.testing.assert_allclose(adjacency_from_representations(representations, similarity="mean_cosine"),
-                               initial_adjacency(cosine_similarity(means)), rtol=1e-10)
+    np.testing.assert_allclose(
+        adjacency_from_representations(representations, similarity="mean_cosine"),
+        initial_adjacency(cosine_similarity(means)),
+        rtol=1e-10,
+    )
     with pytest.raises(ValueError, match="similarity"):
         adjacency_from_representations(representations, similarity="pearson")
 
@@ -164,8 +170,7 @@ def test_grn_writes_sparse_top_k_network(adata, model):
     assert adata.varp["full"].nnz == adata.n_vars * (adata.n_vars - 1)
     strongest = full.assign(strength=full["weight"].abs()).sort_values("strength", ascending=False)
     kept = strongest.groupby("source", sort=False).head(5)
-    assert set(zip(kept["source"], kept["target"], strict=True)) == set(zip(net["source"], net["target"],
-                                                                             strict=True))
+    assert set(zip(kept["source"], kept["target"], strict=True)) == set(zip(net["source"], net["target"], strict=True))
 
 
 def test_grn_refined_is_deterministic_and_restricted_to_tfs(adata, model):
@@ -250,17 +255,19 @@ def test_grn_validates_everything_before_the_scLong_pass(adata, model, monkeypat
         raise AssertionError("the scLong pass ran before the options were checked")
 
     monkeypatch.setattr(grn_module, "encode_network_genes", never)
-    bad = [({"refine_params": {"learning_rate": 1}}, ValueError, "unknown refinement"),
-           ({"refine_params": {"hidden": 0}}, ValueError, "hidden"),
-           ({"refine_params": {"lr": float("nan")}}, ValueError, "lr"),
-           ({"n_epochs": -1}, ValueError, "n_epochs"),
-           ({"top_k": 2.5}, ValueError, "top_k"),
-           ({"key_added": ""}, ValueError, "key_added"),
-           ({"batch_size": 0}, ValueError, "batch_size"),
-           ({"genes": "CD3E"}, TypeError, "single string"),
-           ({"gene_key": "missing"}, KeyError, "gene_key"),
-           ({"layer": "missing"}, KeyError, "layer"),
-           ({"values": "tpm"}, ValueError, "values")]
+    bad = [
+        ({"refine_params": {"learning_rate": 1}}, ValueError, "unknown refinement"),
+        ({"refine_params": {"hidden": 0}}, ValueError, "hidden"),
+        ({"refine_params": {"lr": float("nan")}}, ValueError, "lr"),
+        ({"n_epochs": -1}, ValueError, "n_epochs"),
+        ({"top_k": 2.5}, ValueError, "top_k"),
+        ({"key_added": ""}, ValueError, "key_added"),
+        ({"batch_size": 0}, ValueError, "batch_size"),
+        ({"genes": "CD3E"}, TypeError, "single string"),
+        ({"gene_key": "missing"}, KeyError, "gene_key"),
+        ({"layer": "missing"}, KeyError, "layer"),
+        ({"values": "tpm"}, ValueError, "values"),
+    ]
     for options, error, message in bad:
         with pytest.raises(error, match=message):
             _grn(adata, model, **options)

@@ -37,8 +37,7 @@ def test_candidate_set_excludes_self_edges_and_non_tf_sources():
 
 
 def test_aupr_ratio_matches_sklearn():
-    weights = {("A", "B"): 0.9, ("A", "C"): 0.8, ("A", "D"): -0.1, ("B", "A"): 0.3, ("B", "C"): 0.05,
-               ("B", "D"): -0.5}
+    weights = {("A", "B"): 0.9, ("A", "C"): 0.8, ("A", "D"): -0.1, ("B", "A"): 0.3, ("B", "C"): 0.05, ("B", "D"): -0.5}
     candidates = sorted(weights)
     labels = [int(pair in {("A", "C"), ("B", "D")}) for pair in candidates]
     scores = [abs(weights[pair]) for pair in candidates]
@@ -52,8 +51,7 @@ def test_aupr_ratio_matches_sklearn():
 
 def test_epr_by_hand():
     # |weights| ranked: A->B 0.9, A->C 0.8, B->D 0.5, ... ; K = 2 true edges; top 2 holds one true edge
-    weights = {("A", "B"): 0.9, ("A", "C"): 0.8, ("A", "D"): -0.1, ("B", "A"): 0.3, ("B", "C"): 0.05,
-               ("B", "D"): -0.5}
+    weights = {("A", "B"): 0.9, ("A", "C"): 0.8, ("A", "D"): -0.1, ("B", "A"): 0.3, ("B", "C"): 0.05, ("B", "D"): -0.5}
     assert epr(_net(weights), TRUTH) == pytest.approx((1 / 2) / (2 / 6))
     perfect = {("A", "C"): 1.0, ("B", "D"): 0.9, ("A", "B"): 0.1}
     assert epr(_net(perfect), TRUTH) == pytest.approx(3.0)
@@ -74,8 +72,10 @@ def test_matrix_input_equals_frame_input():
     genes = ["A", "B", "C", "D"]
     rng = np.random.default_rng(0)
     matrix = rng.normal(size=(4, 4))
-    frame = pd.DataFrame([(genes[i], genes[j], matrix[i, j]) for i, j in product(range(4), range(4))],
-                         columns=["TF", "Target", "EdgeWeight"])
+    frame = pd.DataFrame(
+        [(genes[i], genes[j], matrix[i, j]) for i, j in product(range(4), range(4))],
+        columns=["TF", "Target", "EdgeWeight"],
+    )
     assert aupr_ratio(matrix, TRUTH, genes) == pytest.approx(aupr_ratio(frame, TRUTH))
     assert epr(sparse.csr_matrix(matrix), TRUTH, genes) == pytest.approx(epr(frame, TRUTH))
 
@@ -108,8 +108,7 @@ def test_real_hesc_labels_against_independent_computation():
     rng = np.random.default_rng(1)
     # a noisy prediction: true edges score higher on average
     true_set = set(zip(truth["Gene1"], truth["Gene2"], strict=True))
-    rows = [(tf, gene, rng.normal() + 1.5 * ((tf, gene) in true_set)) for tf in tfs for gene in genes
-            if tf != gene]
+    rows = [(tf, gene, rng.normal() + 1.5 * ((tf, gene) in true_set)) for tf in tfs for gene in genes if tf != gene]
     net = pd.DataFrame(rows, columns=["source", "target", "weight"])
     labels = np.array([(s, t) in true_set for s, t, _ in rows], dtype=int)
     scores = np.abs(net["weight"].to_numpy())
@@ -130,8 +129,15 @@ def test_real_hesc_labels_against_independent_computation():
 
 def test_duplicated_edge_keeps_its_strongest_weight():
     # A->C listed twice: with 0.05 it would rank last, with 0.95 first; the strongest listing counts
-    rows = [("A", "B", 0.9), ("A", "C", 0.05), ("A", "C", 0.95), ("A", "D", 0.1), ("B", "A", 0.3), ("B", "C", 0.2),
-            ("B", "D", 0.4)]
+    rows = [
+        ("A", "B", 0.9),
+        ("A", "C", 0.05),
+        ("A", "C", 0.95),
+        ("A", "D", 0.1),
+        ("B", "A", 0.3),
+        ("B", "C", 0.2),
+        ("B", "D", 0.4),
+    ]
     net = pd.DataFrame(rows, columns=["source", "target", "weight"])
     frame = candidate_edges(net, TRUTH).set_index(["source", "target"])
     assert frame.loc[("A", "C"), "score"] == 0.95

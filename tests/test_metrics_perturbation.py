@@ -27,8 +27,17 @@ from sclong_tl.metrics import (
 def _toy():
     import anndata as ad
 
-    X = np.array([[0, 1, 5, 0], [0, 3, 5, 0], [0, 2, 6, 1],  # ctrl
-                  [4, 1, 0, 0], [6, 3, 0, 0], [5, 2, 0, 0]], dtype=np.float32)  # A+ctrl
+    X = np.array(
+        [
+            [0, 1, 5, 0],
+            [0, 3, 5, 0],
+            [0, 2, 6, 1],  # ctrl
+            [4, 1, 0, 0],
+            [6, 3, 0, 0],
+            [5, 2, 0, 0],
+        ],
+        dtype=np.float32,
+    )  # A+ctrl
     obs = pd.DataFrame({"condition": ["ctrl"] * 3 + ["A+ctrl"] * 3}, index=[f"c{i}" for i in range(6)])
     return ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=["g0", "g1", "g2", "g3"]))
 
@@ -63,8 +72,9 @@ def test_top_de_genes_match_scanpy_on_real_data():
     ours = top_de_genes(adata, n_genes=20)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sc.tl.rank_genes_groups(adata, "condition", reference="ctrl", method="t-test", rankby_abs=True,
-                                n_genes=adata.n_vars, use_raw=False)
+        sc.tl.rank_genes_groups(
+            adata, "condition", reference="ctrl", method="t-test", rankby_abs=True, n_genes=adata.n_vars, use_raw=False
+        )
     names = pd.DataFrame(adata.uns["rank_genes_groups"]["names"])
     for condition, genes in ours.items():
         assert genes == names[condition].tolist()[:20]
@@ -106,8 +116,9 @@ def test_simulation_split_categories():
     genes = [f"G{i}" for i in range(8)]
     singles = [f"{g}+ctrl" for g in genes]
     doubles = [f"{x}+{y}" for i, x in enumerate(genes) for y in genes[i + 1 :]]
-    split = simulation_split(["ctrl", *singles, *doubles], train_gene_fraction=0.75, seen2_train_fraction=0.5,
-                             random_state=1)
+    split = simulation_split(
+        ["ctrl", *singles, *doubles], train_gene_fraction=0.75, seen2_train_fraction=0.5, random_state=1
+    )
     assert len(split.train_genes) == 6
     train_genes = set(split.train_genes)
     assert sorted(split.train + split.test) == sorted(singles + doubles)  # a partition, control excluded
@@ -118,15 +129,17 @@ def test_simulation_split_categories():
     assert len(split.categories["Seen 0/1"]) == 2 and len(split.categories["Seen 0/2"]) == 1
     assert len(split.categories["Seen 1/2"]) == 12
     assert len(split.categories["Seen 2/2"]) == 15 - 7  # C(6,2) = 15 doubles of seen genes, half trained
-    again = simulation_split(["ctrl", *singles, *doubles], train_gene_fraction=0.75, seen2_train_fraction=0.5,
-                             random_state=1)
+    again = simulation_split(
+        ["ctrl", *singles, *doubles], train_gene_fraction=0.75, seen2_train_fraction=0.5, random_state=1
+    )
     assert again == split
 
 
 def test_baselines_by_hand():
     control = pd.Series([1.0, 1.0], index=["g0", "g1"])
-    observed = pd.DataFrame([[2.0, 1.0], [1.0, 4.0], [0.0, 0.0]], index=["A+ctrl", "ctrl+B", "C+ctrl"],
-                            columns=control.index)
+    observed = pd.DataFrame(
+        [[2.0, 1.0], [1.0, 4.0], [0.0, 0.0]], index=["A+ctrl", "ctrl+B", "C+ctrl"], columns=control.index
+    )
     additive = additive_prediction(control, observed, ["A+B"])
     np.testing.assert_allclose(additive.loc["A+B"].to_numpy(), [2.0, 4.0])
     mean_change = mean_change_prediction(control, observed, ["X+ctrl"])

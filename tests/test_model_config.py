@@ -26,9 +26,24 @@ def test_official_preset_has_published_parameter_count():
     "overrides",
     [
         dict(n_genes=40, top_k=7),
-        dict(n_genes=33, top_k=5, base_dim=12, large_dim=20, large_depth=3, large_heads=4, large_dim_head=3,
-             mini_depth=2, mini_heads=2, mini_dim_head=6, dec_depth=2, dec_heads=3, dec_dim_head=5, ff_mult=2,
-             expression_hidden=7, go_layers=2),
+        dict(
+            n_genes=33,
+            top_k=5,
+            base_dim=12,
+            large_dim=20,
+            large_depth=3,
+            large_heads=4,
+            large_dim_head=3,
+            mini_depth=2,
+            mini_heads=2,
+            mini_dim_head=6,
+            dec_depth=2,
+            dec_heads=3,
+            dec_dim_head=5,
+            ff_mult=2,
+            expression_hidden=7,
+            go_layers=2,
+        ),
     ],
 )
 def test_parameter_formula_matches_built_model(overrides):
@@ -39,13 +54,24 @@ def test_parameter_formula_matches_built_model(overrides):
 
 def test_state_dict_uses_official_key_layout():
     keys = set(_build(get_config("tiny", n_genes=10, top_k=3)).state_dict())
-    for key in ["token_emb.fc1.weight", "mask_emb.weight", "pos_emb.emb.weight", "go_conv.emb.weight",
-                "go_conv.sim_layers.0.lin.weight", "mini_encoder.calls_since_last_redraw",
-                "large_encoder.net.layers.0.0.fn.to_q.weight",
-                "large_encoder.net.layers.0.0.fn.fast_attention.projection_matrix",
-                "mini_encoder.net.layers.0.1.fn.fn.w1.weight", "decoder.net.layers.0.0.fn.to_out.bias",
-                "base_to_large.weight", "large_in_norm.weight", "large_to_base.weight",
-                "large_to_base_out_norm.weight", "decode_norm.weight", "exp_to_out.weight"]:
+    for key in [
+        "token_emb.fc1.weight",
+        "mask_emb.weight",
+        "pos_emb.emb.weight",
+        "go_conv.emb.weight",
+        "go_conv.sim_layers.0.lin.weight",
+        "mini_encoder.calls_since_last_redraw",
+        "large_encoder.net.layers.0.0.fn.to_q.weight",
+        "large_encoder.net.layers.0.0.fn.fast_attention.projection_matrix",
+        "mini_encoder.net.layers.0.1.fn.fn.w1.weight",
+        "decoder.net.layers.0.0.fn.to_out.bias",
+        "base_to_large.weight",
+        "large_in_norm.weight",
+        "large_to_base.weight",
+        "large_to_base_out_norm.weight",
+        "decode_norm.weight",
+        "exp_to_out.weight",
+    ]:
         assert key in keys
     assert not any("proj_updater" in key or "to_q.bias" in key for key in keys)
 

@@ -54,8 +54,9 @@ def test_cell_output_independent_of_batch_and_order(model):
 
 def test_masked_genes_never_enter_top_k(model):
     values = reference_inputs("inputs").copy()
-    top_before = set(model.module(torch.nn.functional.pad(torch.from_numpy(values[:1]), (0, 1))).top_indices[0]
-                     .tolist())
+    top_before = set(
+        model.module(torch.nn.functional.pad(torch.from_numpy(values[:1]), (0, 1))).top_indices[0].tolist()
+    )
     chosen = sorted(top_before)[:10]
     values[0, [c for c in chosen if c < values.shape[1]]] = -10.0
     with torch.inference_mode():

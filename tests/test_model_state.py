@@ -15,8 +15,7 @@ EDGES = np.array([[0, 1, 2, 2], [0, 0, 1, 2]])
 
 
 def small_model(seed: int = 3) -> ScLongModel:
-    return ScLongModel.from_config("tiny", genes=GENES, graph=(EDGES, np.ones(4, dtype=np.float32)), seed=seed,
-                                   top_k=8)
+    return ScLongModel.from_config("tiny", genes=GENES, graph=(EDGES, np.ones(4, dtype=np.float32)), seed=seed, top_k=8)
 
 
 def values(n: int = 2) -> np.ndarray:
@@ -57,8 +56,9 @@ def test_overwriting_the_file_in_place_does_not_crash_a_loaded_model(tmp_path):
     import sys
 
     path = small_model().save(tmp_path / "m.safetensors")
-    done = subprocess.run([sys.executable, "-c", _OVERWRITE_SCRIPT, str(path)], capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", _OVERWRITE_SCRIPT, str(path)], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])  # -7 = SIGBUS before the fix
 
 
@@ -78,8 +78,12 @@ def test_sha256_is_of_the_loaded_bytes(tmp_path):
 def test_damaged_files_get_clear_errors(tmp_path):
     path = small_model().save(tmp_path / "m.safetensors")
     data = path.read_bytes()
-    cases = {"truncated": data[: len(data) // 2], "empty": b"", "garbage": b"\x00" * 64 + b"not a model",
-             "text": b"hello world, this is not a safetensors file at all"}
+    cases = {
+        "truncated": data[: len(data) // 2],
+        "empty": b"",
+        "garbage": b"\x00" * 64 + b"not a model",
+        "text": b"hello world, this is not a safetensors file at all",
+    }
     for name, content in cases.items():
         broken = tmp_path / f"{name}.safetensors"
         broken.write_bytes(content)

@@ -29,16 +29,25 @@ def test_notebook_executed_without_errors(path):
     missing = [index for index, count in enumerate(counts) if count is None]
     assert not missing, f"{path.name}: code cells {missing} were not executed"
     assert counts == sorted(counts) and len(set(counts)) == len(counts), (
-        f"{path.name}: execution counts {counts} are not increasing (cells run out of order or twice)")
-    errors = [(index, output.get("ename"), output.get("evalue")) for index, cell in enumerate(cells)
-              for output in cell.get("outputs", []) if output.get("output_type") == "error"]
+        f"{path.name}: execution counts {counts} are not increasing (cells run out of order or twice)"
+    )
+    errors = [
+        (index, output.get("ename"), output.get("evalue"))
+        for index, cell in enumerate(cells)
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
     assert not errors, f"{path.name}: error outputs {errors}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
 def test_notebook_has_figures(path):
-    images = [output for cell in _code_cells(path) for output in cell.get("outputs", [])
-              if "image/png" in output.get("data", {})]
+    images = [
+        output
+        for cell in _code_cells(path)
+        for output in cell.get("outputs", [])
+        if "image/png" in output.get("data", {})
+    ]
     assert images, f"{path.name} stores no figure"
 
 
@@ -70,7 +79,11 @@ def test_stored_outputs_show_no_machine_paths(path):
 
 
 def test_path_check_catches_foreign_paths():
-    for source in ('pd.read_csv("../docs/_static/x.csv")', 'Path("../../shared/data")', "open('/work/x')",
-                   'Path("tests/data/reference_A")'):
+    for source in (
+        'pd.read_csv("../docs/_static/x.csv")',
+        'Path("../../shared/data")',
+        "open('/work/x')",
+        'Path("tests/data/reference_A")',
+    ):
         assert _FOREIGN_PATH.search(source), source
     assert _FOREIGN_PATH.search('sl.datasets.cellbench()\nf"{name}.npy"') is None

@@ -83,8 +83,9 @@ def test_grn_runs(tmp_path, monkeypatch, file_server, shared_dir):
     names = {"cell-type ChIP-seq": "Specific", "non-specific ChIP-seq": "Non-Specific", "STRING": "STRING"}
     for truth, (expression, network) in _datasets_beeline.NETWORK_FILES.items():
         prefix = shared_dir / "data" / "beeline_mDC" / f"{names[truth]}_mDC_TFs+500"
-        file_server.add(f"/m/{expression.file_name}",
-                        gzip.decompress(Path(f"{prefix}_ExpressionData.csv.gz").read_bytes()))
+        file_server.add(
+            f"/m/{expression.file_name}", gzip.decompress(Path(f"{prefix}_ExpressionData.csv.gz").read_bytes())
+        )
         file_server.add(f"/m/{network.file_name}", Path(f"{prefix}_network.csv").read_bytes())
     monkeypatch.setenv(_download.ENV_MIRROR, file_server.url("/m"))
     loader = datasets.beeline_mdc
@@ -96,8 +97,17 @@ def test_grn_runs(tmp_path, monkeypatch, file_server, shared_dir):
 
 def test_perturbation_runs(tmp_path, monkeypatch):
     full = datasets.papalexi2021()
-    keep = {"non-targeting": 40, "STAT1": 15, "IFNGR1": 15, "IFNGR2": 15, "JAK2": 15, "IRF1": 15, "CUL3": 15,
-            "SMAD4": 15, "MYC": 15}
+    keep = {
+        "non-targeting": 40,
+        "STAT1": 15,
+        "IFNGR1": 15,
+        "IFNGR2": 15,
+        "JAK2": 15,
+        "IRF1": 15,
+        "CUL3": 15,
+        "SMAD4": 15,
+        "MYC": 15,
+    }
     small = _subset(full, "perturbation", keep)
     monkeypatch.setattr(datasets, "papalexi2021", lambda: small.copy())
     namespace = _run_notebook("03_perturbation.ipynb", tmp_path, monkeypatch)

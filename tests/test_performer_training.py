@@ -64,8 +64,7 @@ def test_query_index_gives_the_full_outputs_at_those_tokens():
 
 
 def test_chosen_positions_pads_each_cell_with_its_last_position():
-    chosen = torch.tensor([[False, True, False, True, True], [True, False, False, False, False],
-                           [False] * 5])
+    chosen = torch.tensor([[False, True, False, True, True], [True, False, False, False, False], [False] * 5])
     index, valid = chosen_positions(chosen)
     assert index.tolist() == [[1, 3, 4], [0, 0, 0], [0, 0, 0]]
     assert valid.tolist() == [[True, True, True], [True, False, False], [False, False, False]]

@@ -93,10 +93,24 @@ def test_predict_perturbation_returns_predictions_and_leaves_data_alone():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         with pytest.raises(ValueError, match="NOTAGENE1"):
-            sl.predict_perturbation(adata, ["NOTAGENE1"], model=tiny_scfm(), n_control_cells=20, max_epochs=1,
-                                    max_cells_per_condition=10, progress=False)
-        result = sl.predict_perturbation(adata, ["STAT1", "STAT1+IRF1"], model=tiny_scfm(), n_control_cells=20,
-                                         max_epochs=1, max_cells_per_condition=10, progress=False)
+            sl.predict_perturbation(
+                adata,
+                ["NOTAGENE1"],
+                model=tiny_scfm(),
+                n_control_cells=20,
+                max_epochs=1,
+                max_cells_per_condition=10,
+                progress=False,
+            )
+        result = sl.predict_perturbation(
+            adata,
+            ["STAT1", "STAT1+IRF1"],
+            model=tiny_scfm(),
+            n_control_cells=20,
+            max_epochs=1,
+            max_cells_per_condition=10,
+            progress=False,
+        )
     params = result.uns["sclong_perturbation"]["params"]
     assert params["n_control_cells"] == 20 and params["model"] == "random-tiny"
     assert params["tool"] == "predict_perturbation" and params["init_params"]["representation"] == "per_cell"
@@ -143,14 +157,16 @@ def test_genes_missing_from_vocabulary_get_mean_representation(model):
 
     adata = load_subset()
     first_cell = model.controls.rows[:1]
-    (_, values), = list(iter_model_inputs(adata[first_cell], scfm.genes, is_counts=True))
+    ((_, values),) = list(iter_model_inputs(adata[first_cell], scfm.genes, is_counts=True))
     representations, _ = scfm.encode(values)
-    np.testing.assert_allclose(model.controls.representations[0, missing[0]], representations[0].mean(axis=0),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.controls.representations[0, missing[0]], representations[0].mean(axis=0), rtol=1e-5, atol=1e-6
+    )
     found = int(np.flatnonzero(model.controls.var_index >= 0)[0])
     position = model.controls.var_index[found]
-    np.testing.assert_allclose(model.controls.representations[0, found], representations[0, position],
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.controls.representations[0, found], representations[0, position], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_bad_input_errors():
@@ -173,8 +189,9 @@ def test_save_load_keeps_layer_and_gene_key_and_checks_genes(tmp_path):
     adata.var["symbol"] = adata.var_names.astype(str)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        model = PerturbationModel(adata, tiny_scfm(), layer="counts", gene_key="symbol", n_control_cells=20,
-                                  hidden_size=8, progress=False)
+        model = PerturbationModel(
+            adata, tiny_scfm(), layer="counts", gene_key="symbol", n_control_cells=20, hidden_size=8, progress=False
+        )
     model.fit(TRAIN[:3], max_epochs=1, max_cells_per_condition=10, progress=False)
     path = model.save(tmp_path / "head.safetensors")
     loaded = PerturbationModel.load(path, adata=adata)
@@ -198,13 +215,23 @@ def test_first_layout_perturbation_file_still_loads(model, tmp_path):
     tensors["control.expression"] = torch.as_tensor(model.controls.expression)
     tensors["control.representations"] = torch.as_tensor(model.controls.representations)
     tensors["graph.in_graph"] = torch.as_tensor(model.controls.in_graph)
-    meta = {"format": "sclong_tl.perturbation/1", "config": model.config, "genes": model.genes,
-            "node_genes": model.controls.node_genes, "control": model.control, "condition_key": model.condition_key,
-            "representation": model.representation, "random_state": model.random_state,
-            "is_counts": model.controls.is_counts, "var_index": model.controls.var_index.tolist(),
-            "trained_conditions": model.trained_conditions, "history": model.history,
-            "fit_params": model.fit_params, "scfm": model.controls.scfm,
-            "n_control_cells": len(model.controls.expression)}
+    meta = {
+        "format": "sclong_tl.perturbation/1",
+        "config": model.config,
+        "genes": model.genes,
+        "node_genes": model.controls.node_genes,
+        "control": model.control,
+        "condition_key": model.condition_key,
+        "representation": model.representation,
+        "random_state": model.random_state,
+        "is_counts": model.controls.is_counts,
+        "var_index": model.controls.var_index.tolist(),
+        "trained_conditions": model.trained_conditions,
+        "history": model.history,
+        "fit_params": model.fit_params,
+        "scfm": model.controls.scfm,
+        "n_control_cells": len(model.controls.expression),
+    }
     path = tmp_path / "old.safetensors"
     save_file(tensors, str(path), metadata={"sclong_tl": json.dumps(meta)})
     loaded = PerturbationModel.load(path)
@@ -233,12 +260,14 @@ def test_predict_perturbation_request_checked_before_encoding(monkeypatch):
     with_nan = adata.copy()
     with_nan.obs["condition"] = with_nan.obs["condition"].astype(object)
     with_nan.obs.iloc[:3, with_nan.obs.columns.get_loc("condition")] = np.nan
-    cases = [({"perturbations": ["ctrl"]}, "is the control condition"),
-             ({"perturbations": ["STAT1+ctrl"], "max_epochs": 0}, "max_epochs"),
-             ({"perturbations": ["A+B+C"]}, "single and double"),
-             ({"perturbations": []}, "no perturbations"),
-             ({"perturbations": ["STAT1+ctrl"], "values": "tpm"}, "values"),
-             ({"perturbations": ["STAT1+ctrl"], "control": "nothing"}, "at least 2 control cells")]
+    cases = [
+        ({"perturbations": ["ctrl"]}, "is the control condition"),
+        ({"perturbations": ["STAT1+ctrl"], "max_epochs": 0}, "max_epochs"),
+        ({"perturbations": ["A+B+C"]}, "single and double"),
+        ({"perturbations": []}, "no perturbations"),
+        ({"perturbations": ["STAT1+ctrl"], "values": "tpm"}, "values"),
+        ({"perturbations": ["STAT1+ctrl"], "control": "nothing"}, "at least 2 control cells"),
+    ]
     for options, message in cases:
         with pytest.raises(ValueError, match=message):
             sl.predict_perturbation(adata, model=tiny_scfm(), **options)

@@ -39,8 +39,9 @@ def test_shapes_and_control_passthrough():
 
 def test_gradients_reach_go_embeddings():
     network = _network().train()
-    prediction = network(torch.randn(4, 5, 6), torch.rand(4, 5), torch.tensor([[0, -1], [1, -1], [1, 2], [-1, -1]]),
-                         torch.zeros(4, 5))
+    prediction = network(
+        torch.randn(4, 5, 6), torch.rand(4, 5), torch.tensor([[0, -1], [1, -1], [1, 2], [-1, -1]]), torch.zeros(4, 5)
+    )
     prediction.sum().backward()
     assert network.node_embedding.weight.grad.abs().sum() > 0
 

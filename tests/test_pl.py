@@ -98,8 +98,9 @@ def test_grn_pr_curves_rejects_mismatched_input():
 
 
 def test_grn_scores_one_panel_per_metric():
-    table = pd.DataFrame({"AUPR ratio": [1.35, 1.11, 1.02], "EPR": [2.0, 1.5, 1.1]},
-                         index=["scLong", "DeepSEM", "GO graph"])
+    table = pd.DataFrame(
+        {"AUPR ratio": [1.35, 1.11, 1.02], "EPR": [2.0, 1.5, 1.1]}, index=["scLong", "DeepSEM", "GO graph"]
+    )
     axes = sl.pl.grn_scores(table, show=False)
     assert len(axes) == 2
     for ax, metric in zip(axes, table.columns, strict=True):
@@ -151,8 +152,9 @@ def test_marker_clustermap_highlights_markers(tmp_path):
     vectors[:4] += 3  # the markers share a direction and should cluster together
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     similarity = pd.DataFrame(unit @ unit.T, index=genes, columns=genes)
-    grid = sl.pl.marker_clustermap(similarity, markers=["G0", "G1", "G2", "G3", "absent"], show=False,
-                                   save=tmp_path / "markers.png")
+    grid = sl.pl.marker_clustermap(
+        similarity, markers=["G0", "G1", "G2", "G3", "absent"], show=False, save=tmp_path / "markers.png"
+    )
     labels = grid.ax_heatmap.get_yticklabels()
     assert len(labels) == 12 and len(grid.ax_heatmap.get_xticklabels()) == 12
     red = {label.get_text() for label in labels if to_hex(label.get_color()) == HIGHLIGHT_COLOR}

@@ -105,8 +105,10 @@ def test_versions_and_duplicates_are_summed():
         out = match.to_model_space(given)
         assert sparse.isspmatrix_csr(out)
         np.testing.assert_array_equal(out.toarray(), expected)
-        np.testing.assert_array_equal(given.toarray() if sparse.issparse(given) else given,
-                                      before.toarray() if sparse.issparse(before) else before)
+        np.testing.assert_array_equal(
+            given.toarray() if sparse.issparse(given) else given,
+            before.toarray() if sparse.issparse(before) else before,
+        )
     with pytest.raises(ValueError, match="matching the dataset genes"):
         match.to_model_space(X[:, :3])
 

@@ -80,8 +80,9 @@ def test_empty_cells_reported(caplog):
     assert "1 of 2 cells have no expression" in caplog.text
 
 
-@pytest.mark.parametrize(("bad", "message"), [(np.nan, "1 with NaN"), (np.inf, "1 with infinite"),
-                                              (-1.0, "1 with negative")])
+@pytest.mark.parametrize(
+    ("bad", "message"), [(np.nan, "1 with NaN"), (np.inf, "1 with infinite"), (-1.0, "1 with negative")]
+)
 def test_bad_values_raise(bad, message):
     X = np.ones((3, 4))
     X[1, 2] = bad
@@ -132,14 +133,12 @@ def test_iter_model_inputs_matches_reference(counts, genes, reference_inputs, tm
 
     dense = adata.copy()
     dense.X = dense.X.toarray()
-    np.testing.assert_array_equal(np.vstack([v for _, v in pp.iter_model_inputs(dense, genes, chunk_size=5)]),
-                                  stacked)
+    np.testing.assert_array_equal(np.vstack([v for _, v in pp.iter_model_inputs(dense, genes, chunk_size=5)]), stacked)
 
     path = tmp_path / "a.h5ad"
     adata.write_h5ad(path)
     backed = ad.read_h5ad(path, backed="r")
-    np.testing.assert_array_equal(np.vstack([v for _, v in pp.iter_model_inputs(backed, genes, chunk_size=4)]),
-                                  stacked)
+    np.testing.assert_array_equal(np.vstack([v for _, v in pp.iter_model_inputs(backed, genes, chunk_size=4)]), stacked)
 
 
 def test_iter_model_inputs_layer(counts, genes, reference_inputs):

@@ -35,13 +35,16 @@ def cpm(counts: np.ndarray) -> np.ndarray:
     return counts / counts.sum(axis=1, keepdims=True) * 1e6
 
 
-@pytest.mark.parametrize(("make", "kind"), [
-    (lambda c: c, "counts"),
-    (lambda c: c * 1.0001, "near_integer_counts"),  # after an ambient-RNA correction
-    (cpm, "normalized"),
-    (lambda c: np.log1p(c / c.sum(axis=1, keepdims=True) * 1e4), "log1p"),
-    (lambda c: np.log2(cpm(c) + 1), "log1p"),
-])
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda c: c, "counts"),
+        (lambda c: c * 1.0001, "near_integer_counts"),  # after an ambient-RNA correction
+        (cpm, "normalized"),
+        (lambda c: np.log1p(c / c.sum(axis=1, keepdims=True) * 1e4), "log1p"),
+        (lambda c: np.log2(cpm(c) + 1), "log1p"),
+    ],
+)
 @pytest.mark.filterwarnings("ignore:the expression matrix holds log1p values above 10")
 def test_detected_kinds(counts, make, kind):
     found = pp.detect_values(sparse.csr_matrix(make(counts)))

@@ -19,11 +19,21 @@ CELLBENCH = Path(__file__).resolve().parent / "data" / "embed" / "cellbench_subs
 
 @pytest.fixture
 def restore_settings():
-    saved = (sl.settings.device, sl.settings.batch_size, sl.settings.progress, sl.settings.verbosity,
-             sl.settings._cache_dir)
+    saved = (
+        sl.settings.device,
+        sl.settings.batch_size,
+        sl.settings.progress,
+        sl.settings.verbosity,
+        sl.settings._cache_dir,
+    )
     yield sl.settings
-    (sl.settings.device, sl.settings.batch_size, sl.settings.progress, sl.settings.verbosity,
-     sl.settings._cache_dir) = saved
+    (
+        sl.settings.device,
+        sl.settings.batch_size,
+        sl.settings.progress,
+        sl.settings.verbosity,
+        sl.settings._cache_dir,
+    ) = saved
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +108,8 @@ def test_settings_cache_dir_and_cached_path(restore_settings, tmp_path, monkeypa
     entry = _registry._registry["sclong-1b"]
     assert sl.weights.cached_path("sclong-1b") == tmp_path / "set" / "weights" / entry.file_name
     assert sl.weights.cached_path("sclong-1b", cache_dir=tmp_path / "other") == (
-        tmp_path / "other" / "weights" / entry.file_name)
+        tmp_path / "other" / "weights" / entry.file_name
+    )
     assert not sl.weights.cached_path("sclong-1b").exists()  # nothing is downloaded
     with pytest.raises(ValueError):
         sl.weights.cached_path("no-such-model")

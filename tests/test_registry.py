@@ -30,8 +30,9 @@ def isolated(tmp_path, monkeypatch):
     _registry._registry.update(before)
 
 
-def register_served(server: FileServer, name: str = "test-model", data: bytes = PAYLOAD,
-                    sha256: str = PAYLOAD_SHA) -> str:
+def register_served(
+    server: FileServer, name: str = "test-model", data: bytes = PAYLOAD, sha256: str = PAYLOAD_SHA
+) -> str:
     url = server.add(f"/files/{name}.safetensors", data)
     _registry.register(name, url, sha256, description="test")
     return f"/files/{name}.safetensors"
@@ -197,8 +198,14 @@ def test_official_model_explains_the_conversion(isolated):
     with pytest.raises(_registry.WeightsUnavailableError) as info:
         _registry.fetch("sclong-1b")
     message = str(info.value)
-    for needle in (*_registry.OFFICIAL_RELEASE_FILES, "sclong-tl convert --checkpoint", "--hyperparams",
-                   "--genes selected_genes_27k.txt", "--out sclong-1b.safetensors", 'sl.load_model("path/to/'):
+    for needle in (
+        *_registry.OFFICIAL_RELEASE_FILES,
+        "sclong-tl convert --checkpoint",
+        "--hyperparams",
+        "--genes selected_genes_27k.txt",
+        "--out sclong-1b.safetensors",
+        'sl.load_model("path/to/',
+    ):
         assert needle in message
     assert str(isolated / "weights" / "sclong-1b.safetensors") in message
 
@@ -266,8 +273,9 @@ def test_file_cached_under_the_old_layout_is_still_used(file_server, isolated, m
     assert _registry.fetch("test-model", progress=False) == legacy
 
 
-@pytest.mark.parametrize("file_name", ["../../x.safetensors", "/tmp/x.safetensors", "a/b.safetensors", "..", "",
-                                       "a\\b.safetensors"])
+@pytest.mark.parametrize(
+    "file_name", ["../../x.safetensors", "/tmp/x.safetensors", "a/b.safetensors", "..", "", "a\\b.safetensors"]
+)
 def test_file_names_escaping_the_cache_are_refused(file_server, isolated, file_name):
     url = file_server.add("/files/x.safetensors", PAYLOAD)
     with pytest.raises(ValueError, match="plain file name"):

@@ -25,13 +25,42 @@ from sclong_tl.train._schedule import warmup_cosine
 DATA = Path(__file__).resolve().parent / "data"
 SHARDS = [str(DATA / "train" / "pbmc3k_shard_a.h5ad"), str(DATA / "train" / "pbmc3k_shard_b.h5ad")]
 GENES = str(DATA / "train" / "genes.txt")
-TINY = ["--config", "tiny", "--genes", GENES, "--batch-size", "4", "--lr", "3e-3", "--warmup", "2",
-        "--min-genes", "50", "--val-cells", "16", "--seed", "5"]
+TINY = [
+    "--config",
+    "tiny",
+    "--genes",
+    GENES,
+    "--batch-size",
+    "4",
+    "--lr",
+    "3e-3",
+    "--warmup",
+    "2",
+    "--min-genes",
+    "50",
+    "--val-cells",
+    "16",
+    "--seed",
+    "5",
+]
 
 
 def _config(out: Path, **changes) -> PretrainConfig:
-    base = dict(data=SHARDS, out=str(out), config="tiny", genes=GENES, batch_size=4, lr=3e-3, warmup_steps=2,
-                min_genes=50, validation_cells=16, seed=5, steps=20, validate_every=10, checkpoint_every=10)
+    base = dict(
+        data=SHARDS,
+        out=str(out),
+        config="tiny",
+        genes=GENES,
+        batch_size=4,
+        lr=3e-3,
+        warmup_steps=2,
+        min_genes=50,
+        validation_cells=16,
+        seed=5,
+        steps=20,
+        validate_every=10,
+        checkpoint_every=10,
+    )
     return PretrainConfig(**{**base, **changes})
 
 
@@ -67,8 +96,10 @@ def test_stream_is_seeded_rank_sharded_and_filters_cells():
     again = np.concatenate([batch for batch, _ in stream.iter_epoch(sl.train._data.StreamPosition(), 8)])
     np.testing.assert_array_equal(first, again)
     assert first.shape == (144, 400) and first.max() == pytest.approx(10.0)
-    ranks = [ShardStream(SHARDS, genes, seed=1, validation_fraction=0.1, min_genes=50, rank=r, world_size=2)
-             for r in range(2)]
+    ranks = [
+        ShardStream(SHARDS, genes, seed=1, validation_fraction=0.1, min_genes=50, rank=r, world_size=2)
+        for r in range(2)
+    ]
     shares = [np.concatenate([b for b, _ in s.iter_epoch(sl.train._data.StreamPosition(), 8)]) for s in ranks]
     assert len(shares[0]) + len(shares[1]) == 144
     strict = ShardStream(SHARDS, genes, seed=1, validation_fraction=0.1, min_genes=10_000)
@@ -92,8 +123,24 @@ def test_tiny_pretraining_lowers_the_validation_loss(tmp_path):
 
 
 def _train_command(out: Path, steps: int) -> list[str]:
-    return [sys.executable, "-m", "sclong_tl.train", "--data", *SHARDS, "--out", str(out), *TINY,
-            "--steps", str(steps), "--checkpoint-every", "2", "--validate-every", "100", "--log-every", "100"]
+    return [
+        sys.executable,
+        "-m",
+        "sclong_tl.train",
+        "--data",
+        *SHARDS,
+        "--out",
+        str(out),
+        *TINY,
+        "--steps",
+        str(steps),
+        "--checkpoint-every",
+        "2",
+        "--validate-every",
+        "100",
+        "--log-every",
+        "100",
+    ]
 
 
 def _environment() -> dict[str, str]:
@@ -106,8 +153,9 @@ def test_killed_run_resumes_exactly(tmp_path):
     subprocess.run(_train_command(reference, steps), check=True, env=_environment(), capture_output=True)
 
     crashed = tmp_path / "crashed"
-    process = subprocess.Popen(_train_command(crashed, steps), env=_environment(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        _train_command(crashed, steps), env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 900  # generous: a loaded 2-core machine can take minutes to start
     while time.time() < deadline and not (crashed / "checkpoints" / "step-00000004.pt").exists():
         if process.poll() is not None:
@@ -119,8 +167,7 @@ def test_killed_run_resumes_exactly(tmp_path):
     assert saved and all(name.startswith("step-") and name.endswith(".pt") for name in saved), saved
     assert not (crashed / "model.safetensors").exists()
 
-    subprocess.run([*_train_command(crashed, steps), "--resume"], check=True, env=_environment(),
-                   capture_output=True)
+    subprocess.run([*_train_command(crashed, steps), "--resume"], check=True, env=_environment(), capture_output=True)
     expected = sl.load_model(reference / "model.safetensors").module.state_dict()
     resumed = sl.load_model(crashed / "model.safetensors").module.state_dict()
     for key, value in expected.items():
@@ -129,9 +176,27 @@ def test_killed_run_resumes_exactly(tmp_path):
 
 def test_two_process_ddp_with_gloo(tmp_path):
     out = tmp_path / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "sclong_tl.train", "--data", *SHARDS, "--out", str(out), *TINY, "--steps", "3",
-               "--grad-accum", "2", "--device", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "sclong_tl.train",
+        "--data",
+        *SHARDS,
+        "--out",
+        str(out),
+        *TINY,
+        "--steps",
+        "3",
+        "--grad-accum",
+        "2",
+        "--device",
+        "cpu",
+    ]
     result = subprocess.run(command, env=_environment(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     model = sl.load_model(out / "model.safetensors")
@@ -142,8 +207,9 @@ def test_cli_pretrain_and_bad_arguments(tmp_path, capsys):
     from sclong_tl.cli import main
 
     out = tmp_path / "cli"
-    status = main(["pretrain", "--data", *SHARDS, "--out", str(out), *TINY, "--steps", "2",
-                   "--storage-dtype", "float16"])
+    status = main(
+        ["pretrain", "--data", *SHARDS, "--out", str(out), *TINY, "--steps", "2", "--storage-dtype", "float16"]
+    )
     assert status == 0 and (out / "model.safetensors").is_file()
     assert sl.load_model(out / "model.safetensors").module.exp_to_out.weight.dtype == torch.float32
     assert main(["pretrain", "--data", str(tmp_path / "missing.h5ad"), "--out", str(out), *TINY]) == 1

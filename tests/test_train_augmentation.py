@@ -42,10 +42,12 @@ def test_thinning_fraction_zero_changes_nothing_and_rows_do_not_depend_on_each_o
     counts = _counts()
     rngs = [np.random.default_rng([1, row]) for row in range(counts.shape[0])]
     assert (thin_counts(counts, rngs, fraction=0.0, min_keep=0.1) != counts).nnz == 0
-    full = thin_counts(counts, [np.random.default_rng([2, row]) for row in range(counts.shape[0])], fraction=1.0,
-                       min_keep=0.2)
-    part = thin_counts(counts[5:9], [np.random.default_rng([2, row]) for row in range(5, 9)], fraction=1.0,
-                       min_keep=0.2)
+    full = thin_counts(
+        counts, [np.random.default_rng([2, row]) for row in range(counts.shape[0])], fraction=1.0, min_keep=0.2
+    )
+    part = thin_counts(
+        counts[5:9], [np.random.default_rng([2, row]) for row in range(5, 9)], fraction=1.0, min_keep=0.2
+    )
     assert (full[5:9] != part).nnz == 0
     with pytest.raises(ValueError, match="generators"):
         thin_counts(counts, rngs[:3], fraction=1.0, min_keep=0.1)
@@ -53,8 +55,9 @@ def test_thinning_fraction_zero_changes_nothing_and_rows_do_not_depend_on_each_o
 
 def test_stream_thins_training_cells_only_and_resumes_with_the_same_draws():
     plain = ShardStream(SHARDS, GENES, seed=3, validation_fraction=0.1, min_genes=20)
-    thinned = ShardStream(SHARDS, GENES, seed=3, validation_fraction=0.1, min_genes=20, thinning=1.0,
-                          thinning_min_keep=0.05)
+    thinned = ShardStream(
+        SHARDS, GENES, seed=3, validation_fraction=0.1, min_genes=20, thinning=1.0, thinning_min_keep=0.05
+    )
     np.testing.assert_array_equal(plain.validation_cells(64).toarray(), thinned.validation_cells(64).toarray())
     batches = [b for b, _ in thinned.iter_epoch(StreamPosition(), 4)]
     plain_batches = [b for b, _ in plain.iter_epoch(StreamPosition(), 4)]
@@ -62,11 +65,12 @@ def test_stream_thins_training_cells_only_and_resumes_with_the_same_draws():
     genes_plain = np.concatenate([(b > 0).sum(axis=1) for b in plain_batches])
     assert genes_thinned.mean() < 0.8 * genes_plain.mean()
     # resuming 10 cells into the epoch (inside a block) yields exactly the cells an uninterrupted pass yields
-    stream = ShardStream(SHARDS, GENES, seed=3, validation_fraction=0.1, min_genes=20, thinning=1.0,
-                         thinning_min_keep=0.05)
+    stream = ShardStream(
+        SHARDS, GENES, seed=3, validation_fraction=0.1, min_genes=20, thinning=1.0, thinning_min_keep=0.05
+    )
     resumed = np.concatenate([b for b, _ in stream.iter_epoch(StreamPosition(0, 10), 1)])
     uninterrupted = np.concatenate([b for b, _ in stream.iter_epoch(StreamPosition(), 1)])
-    np.testing.assert_array_equal(resumed, uninterrupted[-len(resumed):])
+    np.testing.assert_array_equal(resumed, uninterrupted[-len(resumed) :])
 
 
 def test_coexpression_vectors_place_coexpressed_genes_together():

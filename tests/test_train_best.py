@@ -15,9 +15,22 @@ SHARDS = [str(DATA / "train" / "pbmc3k_shard_a.h5ad"), str(DATA / "train" / "pbm
 
 
 def test_best_validation_model_is_kept(tmp_path):
-    config = PretrainConfig(data=SHARDS, out=str(tmp_path), config="tiny", genes=str(DATA / "train" / "genes.txt"),
-                            batch_size=4, lr=3e-3, warmup_steps=2, min_genes=50, validation_cells=16, seed=5,
-                            steps=12, validate_every=3, checkpoint_every=12, thinning=0.5)
+    config = PretrainConfig(
+        data=SHARDS,
+        out=str(tmp_path),
+        config="tiny",
+        genes=str(DATA / "train" / "genes.txt"),
+        batch_size=4,
+        lr=3e-3,
+        warmup_steps=2,
+        min_genes=50,
+        validation_cells=16,
+        seed=5,
+        steps=12,
+        validate_every=3,
+        checkpoint_every=12,
+        thinning=0.5,
+    )
     pretrain(config)
     metrics = pd.read_csv(tmp_path / "metrics.csv").dropna(subset=["val_loss"])
     best = sl.load_model(tmp_path / "model-best.safetensors")

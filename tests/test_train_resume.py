@@ -20,9 +20,23 @@ WORKER = Path(__file__).resolve().parent / "_ddp_sync_worker.py"
 
 
 def _config(out: Path, **changes) -> PretrainConfig:
-    base = dict(data=SHARDS, out=str(out), config="tiny", genes=GENES, batch_size=4, lr=3e-3, warmup_steps=2,
-                min_genes=50, validation_cells=8, seed=5, steps=4, validate_every=100, checkpoint_every=2,
-                log_every=1, device="cpu")
+    base = dict(
+        data=SHARDS,
+        out=str(out),
+        config="tiny",
+        genes=GENES,
+        batch_size=4,
+        lr=3e-3,
+        warmup_steps=2,
+        min_genes=50,
+        validation_cells=8,
+        seed=5,
+        steps=4,
+        validate_every=100,
+        checkpoint_every=2,
+        log_every=1,
+        device="cpu",
+    )
     return PretrainConfig(**{**base, **changes})
 
 
@@ -62,8 +76,19 @@ def test_without_resume_a_run_starts_again(tmp_path, monkeypatch):
 
 
 def test_two_ranks_stay_in_sync_and_average_gradients(tmp_path):
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(WORKER), str(tmp_path), *SHARDS, "--", GENES]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(WORKER),
+        str(tmp_path),
+        *SHARDS,
+        "--",
+        GENES,
+    ]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -9,12 +9,24 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 #: held-out datasets (never pretrained on): file, batch key, label key, what they are
 HELD_OUT = {
-    "cellbench": (SHARED / "cellbench" / "cellbench_3celllines_celseq2_dropseq_counts.h5ad", "batch", "cell_line",
-                  "CellBench lung-cancer lines, CEL-seq2 + Drop-seq"),
-    "baron": (SHARED / "baron_pancreas" / "baron2016_human_175cells_4donors_counts.h5ad", "donor", "celltype",
-              "Baron 2016 pancreas, inDrop, 4 donors"),
-    "pbmc68k": (SHARED / "pbmc68k_reduced" / "pbmc68k_reduced_765genes_counts_reconstructed.h5ad", None,
-                "bulk_labels", "Zheng 2017 68k PBMC (765 genes, counts reconstructed), 10x"),
+    "cellbench": (
+        SHARED / "cellbench" / "cellbench_3celllines_celseq2_dropseq_counts.h5ad",
+        "batch",
+        "cell_line",
+        "CellBench lung-cancer lines, CEL-seq2 + Drop-seq",
+    ),
+    "baron": (
+        SHARED / "baron_pancreas" / "baron2016_human_175cells_4donors_counts.h5ad",
+        "donor",
+        "celltype",
+        "Baron 2016 pancreas, inDrop, 4 donors",
+    ),
+    "pbmc68k": (
+        SHARED / "pbmc68k_reduced" / "pbmc68k_reduced_765genes_counts_reconstructed.h5ad",
+        None,
+        "bulk_labels",
+        "Zheng 2017 68k PBMC (765 genes, counts reconstructed), 10x",
+    ),
 }
 
 
@@ -59,8 +71,14 @@ def random_twin_of(model, seed: int = 0):
 
     go = model.module.go_conv
     vectors = initial_gene_vectors(model.genes, model.config.base_dim, seed=seed)
-    return sl.ScLongModel.from_config(model.config, genes=model.genes, seed=seed, gene_vectors=vectors,
-                                      graph=(go.edge_index.numpy(), go.edge_weight.numpy()), name="random-init twin")
+    return sl.ScLongModel.from_config(
+        model.config,
+        genes=model.genes,
+        seed=seed,
+        gene_vectors=vectors,
+        graph=(go.edge_index.numpy(), go.edge_weight.numpy()),
+        name="random-init twin",
+    )
 
 
 def result(task: str, dataset: str, method: str, metric: str, value: float) -> dict:

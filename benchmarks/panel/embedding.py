@@ -55,8 +55,11 @@ def baseline_representations(adata, batch_key: str, model) -> dict[str, np.ndarr
 
     matched = np.unique(match_genes(adata, model.genes).var_index)
     values = model_space(adata, model)[:, matched[matched >= 0]].toarray()
-    return {"baseline: PCA-50 of HVGs": hvg_representations(adata, batch_key)["PCA (50)"][0],
-            "baseline: model input": values, "baseline: model input PCA-50": pca(values)}
+    return {
+        "baseline: PCA-50 of HVGs": hvg_representations(adata, batch_key)["PCA (50)"][0],
+        "baseline: model input": values,
+        "baseline: model input PCA-50": pca(values),
+    }
 
 
 def model_representations(adata, entry) -> dict[str, np.ndarray]:
@@ -77,12 +80,19 @@ def scib_benchmark(representations: dict[str, np.ndarray], adata, batch_key: str
     from scib_metrics.benchmark import Benchmarker
 
     keys = {method: f"E{index}" for index, method in enumerate(representations) if method.endswith("PCA-50")}
-    holder = ad.AnnData(obs=adata.obs[[batch_key, label_key]].astype(str).astype("category"),
-                        obsm={key: np.asarray(representations[method], dtype=np.float32)
-                              for method, key in keys.items()})
+    holder = ad.AnnData(
+        obs=adata.obs[[batch_key, label_key]].astype(str).astype("category"),
+        obsm={key: np.asarray(representations[method], dtype=np.float32) for method, key in keys.items()},
+    )
     unintegrated = keys["baseline: PCA-50 of HVGs"]
-    bench = Benchmarker(holder, batch_key=batch_key, label_key=label_key, embedding_obsm_keys=list(keys.values()),
-                        pre_integrated_embedding_obsm_key=unintegrated, progress_bar=False)
+    bench = Benchmarker(
+        holder,
+        batch_key=batch_key,
+        label_key=label_key,
+        embedding_obsm_keys=list(keys.values()),
+        pre_integrated_embedding_obsm_key=unintegrated,
+        progress_bar=False,
+    )
     bench.prepare(neighbor_computer=exact_neighbors)
     bench.benchmark()
     table = bench.get_results(min_max_scale=False)
@@ -107,8 +117,11 @@ def run(models, *, quick: bool = False) -> list[dict]:
                 warnings.simplefilter("ignore", FutureWarning)
                 values = scores(X, adata, batch_key, label_key)
             rows += [result("embedding", name, method, metric, value) for metric, value in values.items()]
-        print(f"embedding {name}: {adata.n_obs} cells, {len(representations)} representations scored "
-              f"({time.perf_counter() - started:.0f} s)", flush=True)
+        print(
+            f"embedding {name}: {adata.n_obs} cells, {len(representations)} representations scored "
+            f"({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
         if quick:
             continue
         try:

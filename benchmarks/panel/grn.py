@@ -56,10 +56,13 @@ def run(models, *, quick: bool = False) -> list[dict]:
     adata = ad.AnnData(expression.T.astype(np.float32))
     selection = sl.tl.select_network_genes(adata, models[0].model)
     names = selection.names
-    print(f"grn: {adata.n_obs} cells, {len(names)} of {adata.n_vars} genes in the vocabulary; DeepSEM {n_epochs} "
-          "epochs", flush=True)
-    rows = score("baseline: |Pearson|", np.abs(np.nan_to_num(np.corrcoef(expression.loc[names].to_numpy(float)))),
-                 names, truths)
+    print(
+        f"grn: {adata.n_obs} cells, {len(names)} of {adata.n_vars} genes in the vocabulary; DeepSEM {n_epochs} epochs",
+        flush=True,
+    )
+    rows = score(
+        "baseline: |Pearson|", np.abs(np.nan_to_num(np.corrcoef(expression.loc[names].to_numpy(float)))), names, truths
+    )
     model_inputs = None
     for entry in models:
         if entry.model.genes != models[0].model.genes:

@@ -40,13 +40,17 @@ def run(models, *, quick: bool = False) -> list[dict]:
             raise ValueError("all models of a panel run must share one vocabulary (same targets for all rows)")
     adata, expression, _, control_mean, de, outside = prepared_screen(models[0].model)
     settings, n_splits = (QUICK_SETTINGS, 1) if quick else (SETTINGS, SPLITS)
-    print(f"perturbation: {adata.n_obs} cells, {len(de)} targets ({len(outside)} outside the GO graph excluded); "
-          f"{n_splits} splits, head {vars(settings)}", flush=True)
+    print(
+        f"perturbation: {adata.n_obs} cells, {len(de)} targets ({len(outside)} outside the GO graph excluded); "
+        f"{n_splits} splits, head {vars(settings)}",
+        flush=True,
+    )
     methods = {entry.label: entry.label for entry in models} | BASELINES
     scores: dict[str, list[tuple[float, float]]] = {label: [] for label in methods.values()}
     for seed in range(n_splits):
-        _, split_rows = run_split(adata, expression, control_mean, de, [(e.label, e.model) for e in models], seed,
-                                  settings)
+        _, split_rows = run_split(
+            adata, expression, control_mean, de, [(e.label, e.model) for e in models], seed, settings
+        )
         for name, label in methods.items():
             scores[label].append(split_rows[name][0])
         print(f"perturbation: split {seed} done ({time.perf_counter() - started:.0f} s)", flush=True)

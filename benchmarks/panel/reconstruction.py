@@ -84,8 +84,10 @@ def run(models, datasets: list[str]) -> list[dict]:
         adata = load_dataset(name)
         values = model_space(adata, models[0].model)
         truth, masked, chosen = masks(values)
-        baselines = {"baseline: cell mean": cell_mean_predictions(masked),
-                     "baseline: gene mean": gene_mean_predictions(truth, masked)}
+        baselines = {
+            "baseline: cell mean": cell_mean_predictions(masked),
+            "baseline: gene mean": gene_mean_predictions(truth, masked),
+        }
         scores = {label: mse(prediction, truth, chosen) for label, prediction in baselines.items()}
         for entry in models:
             if entry.model.genes != models[0].model.genes:
@@ -93,9 +95,17 @@ def run(models, datasets: list[str]) -> list[dict]:
             scores[entry.label] = mse(model_predictions(entry.model, masked, chosen), truth, chosen)
         best_baseline = min(scores["baseline: cell mean"], scores["baseline: gene mean"])
         for label, value in scores.items():
-            rows.append({"task": "reconstruction", "dataset": name, "method": label, "metric": "masked MSE",
-                         "value": value})
-            rows.append({"task": "reconstruction", "dataset": name, "method": label,
-                         "metric": "vs best baseline", "value": value / best_baseline - 1.0})
+            rows.append(
+                {"task": "reconstruction", "dataset": name, "method": label, "metric": "masked MSE", "value": value}
+            )
+            rows.append(
+                {
+                    "task": "reconstruction",
+                    "dataset": name,
+                    "method": label,
+                    "metric": "vs best baseline",
+                    "value": value / best_baseline - 1.0,
+                }
+            )
         print(f"reconstruction {name}: {int(chosen.sum())} masked genes in {truth.shape[0]} cells", flush=True)
     return rows

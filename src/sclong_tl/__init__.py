@@ -14,13 +14,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._cpu import prefer_passive_openmp_wait
 from ._settings import settings
 from ._version import __version__
-
-# idle OpenMP threads sleep instead of spinning, so that processes sharing cores do not starve each other; only
-# possible before torch loads its OpenMP runtime, and only when the user has not chosen (see sclong_tl/_cpu.py)
-prefer_passive_openmp_wait()
 
 # public name -> (module, attribute or None for the module itself)
 _LAZY: dict[str, tuple[str, str | None]] = {

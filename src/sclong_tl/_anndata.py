@@ -137,8 +137,10 @@ def obs_labels(adata: AnnData, key: str) -> Any:
     column = adata.obs[key]
     missing = int(column.isna().sum())
     if missing:
-        raise ValueError(f"obs[{key!r}] has no value for {missing:,} of {len(column):,} cells (NaN); label them or "
-                         f"drop them first (adata[adata.obs[{key!r}].notna()].copy())")
+        raise ValueError(
+            f"obs[{key!r}] has no value for {missing:,} of {len(column):,} cells (NaN); label them or "
+            f"drop them first (adata[adata.obs[{key!r}].notna()].copy())"
+        )
     return column.astype(str).to_numpy()
 
 
@@ -155,7 +157,10 @@ def require_genes(data: Any, genes: list[str], gene_key: str | None = None, *, w
         return
     missing = [gene for gene in genes if gene not in set(names)]
     extra = [gene for gene in names if gene not in set(genes)]
-    detail = (f"missing {missing[:5]}, not in the model {extra[:5]}" if missing or extra
-              else "same genes in another order")
-    raise ValueError(f"{what} genes ({len(names)}) do not match the model's ({len(genes)}): {detail}; subset and "
-                     "order the data as the model was trained (adata[:, model.genes])")
+    detail = (
+        f"missing {missing[:5]}, not in the model {extra[:5]}" if missing or extra else "same genes in another order"
+    )
+    raise ValueError(
+        f"{what} genes ({len(names)}) do not match the model's ({len(genes)}): {detail}; subset and "
+        "order the data as the model was trained (adata[:, model.genes])"
+    )

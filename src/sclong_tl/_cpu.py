@@ -10,9 +10,9 @@ afterwards, so that a user's own ``torch.set_num_threads`` choice is what torch 
 - an integer ``k >= 1``: exactly ``k`` threads during the call.
 
 OpenMP threads that wait for work spin by default, which costs little on idle cores but, when several processes
-share the cores, burns the time slices the other processes need. ``import sclong_tl`` therefore sets
-``OMP_WAIT_POLICY=PASSIVE`` when the variable is unset and torch is not imported yet (OpenMP reads it once, when
-torch loads its runtime); set ``OMP_WAIT_POLICY=ACTIVE`` beforehand to keep spinning.
+share the cores, burns the time slices the other processes need. ``OMP_WAIT_POLICY=PASSIVE`` (set before torch is
+imported) makes them sleep instead; the package leaves the choice to the user, because on a 2-core Intel Xeon it
+cost a single process 1.7x of its embedding speed with the default model (docs: FAQ, "CPU threads").
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import contextlib
 import logging
 import math
 import os
-import sys
 from collections.abc import Callable, Iterator
 from functools import cache, wraps
 from pathlib import Path
@@ -268,14 +267,6 @@ def with_torch_threads(function: Callable[_P, _R]) -> Callable[_P, _R]:
             return function(*args, **kwargs)
 
     return wrapper
-
-
-def prefer_passive_openmp_wait() -> bool:
-    """Set ``OMP_WAIT_POLICY=PASSIVE`` if unset and torch is not loaded yet; return whether it is now in effect."""
-    if "torch" in sys.modules:
-        return os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    return os.environ["OMP_WAIT_POLICY"].upper() == "PASSIVE"
 
 
 _warned_bf16 = False

@@ -40,13 +40,16 @@ def _file(network: str, part: str, sha256: str) -> _File:
 NETWORK_FILES: dict[str, tuple[_File, _File]] = {
     "cell-type ChIP-seq": (
         _file("Specific", "ExpressionData", "17a950843297b18d693df77919a173f2a72370c8fa482b23e86126c601583bd3"),
-        _file("Specific", "network", "d38ebafc41d6bcb66bbf5756a2e59ebd334fd4eeca47d72c74d612da751166a9")),
+        _file("Specific", "network", "d38ebafc41d6bcb66bbf5756a2e59ebd334fd4eeca47d72c74d612da751166a9"),
+    ),
     "non-specific ChIP-seq": (
         _file("Non-Specific", "ExpressionData", "35c77af62e42a70e8a02dd79647d874543b17de655231360b81fcf76547c005d"),
-        _file("Non-Specific", "network", "408385ebe4e8d3e101f977a3feaa880e9abed3a87343901d11dc52e57a85a5ef")),
+        _file("Non-Specific", "network", "408385ebe4e8d3e101f977a3feaa880e9abed3a87343901d11dc52e57a85a5ef"),
+    ),
     "STRING": (
         _file("STRING", "ExpressionData", "f363ff9e6e752559aae56364b6a54b9ed54bcc945cb9a17a39ad11bd0c94d844"),
-        _file("STRING", "network", "1a79c72d7100243c07deaa91ac9cb22805726a3197a9f318b0658205bad8bba4")),
+        _file("STRING", "network", "1a79c72d7100243c07deaa91ac9cb22805726a3197a9f318b0658205bad8bba4"),
+    ),
 }
 
 
@@ -78,18 +81,30 @@ def beeline_mdc(*, progress: bool = True, cache_dir: str | os.PathLike | None = 
     import pandas as pd
 
     def fetch(entry: _File) -> str:
-        return str(_download.retrieve(entry.url, file_name=entry.file_name, known_hash=entry.sha256,
-                                      subdir=CACHE_SUBDIR, progress=progress, cache=cache_dir))
+        return str(
+            _download.retrieve(
+                entry.url,
+                file_name=entry.file_name,
+                known_hash=entry.sha256,
+                subdir=CACHE_SUBDIR,
+                progress=progress,
+                cache=cache_dir,
+            )
+        )
 
     expression = pd.read_csv(fetch(NETWORK_FILES["cell-type ChIP-seq"][0]), index_col=0)  # genes x cells
-    adata = anndata.AnnData(expression.T.to_numpy(dtype=np.float32),
-                            obs=pd.DataFrame(index=expression.columns.astype(str)),
-                            var=pd.DataFrame(index=expression.index.astype(str)))
+    adata = anndata.AnnData(
+        expression.T.to_numpy(dtype=np.float32),
+        obs=pd.DataFrame(index=expression.columns.astype(str)),
+        var=pd.DataFrame(index=expression.index.astype(str)),
+    )
     networks = {}
     for name, (_, network) in NETWORK_FILES.items():
         edges = pd.read_csv(fetch(network))[["Gene1", "Gene2"]].astype(str)
         networks[name] = edges.rename(columns={"Gene1": "source", "Gene2": "target"}).reset_index(drop=True)
     adata.uns["networks"] = networks
-    adata.uns["source"] = (f"BEELINE mDC (Shalek et al. 2014; Pratapa et al. 2020), TFs+500 genes, from "
-                           f"zpliulab/GENELink @{GENELINK_COMMIT[:7]} (no licence file: downloaded, not shipped)")
+    adata.uns["source"] = (
+        f"BEELINE mDC (Shalek et al. 2014; Pratapa et al. 2020), TFs+500 genes, from "
+        f"zpliulab/GENELink @{GENELINK_COMMIT[:7]} (no licence file: downloaded, not shipped)"
+    )
     return adata

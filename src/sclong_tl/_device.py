@@ -9,8 +9,11 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 _DTYPE_ALIASES = {
-    "float32": "float32", "fp32": "float32", "float": "float32",
-    "bfloat16": "bfloat16", "bf16": "bfloat16",
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
 }
 
 
@@ -31,8 +34,9 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {device!r} requested but CUDA is not available")
     if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
-        raise RuntimeError(f"device {device!r} requested but this machine has {torch.cuda.device_count()} CUDA "
-                           "device(s)")
+        raise RuntimeError(
+            f"device {device!r} requested but this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
     if resolved.type != "cpu":
         try:  # a device this torch build or machine cannot use (e.g. "mps" on Linux) fails here, not mid-move
             torch.empty(1, device=resolved)

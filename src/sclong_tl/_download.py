@@ -106,13 +106,22 @@ def _downloader(url: str, progress: bool) -> Callable[..., Any] | None:
     if scheme == "file":
         return _copy_local_file
     if scheme in ("http", "https"):
-        return pooch.HTTPDownloader(progressbar=progress, timeout=TIMEOUT_S,
-                                    headers={"User-Agent": f"sclong_tl/{__version__} (pooch)"})
+        return pooch.HTTPDownloader(
+            progressbar=progress, timeout=TIMEOUT_S, headers={"User-Agent": f"sclong_tl/{__version__} (pooch)"}
+        )
     return None  # ftp, sftp, doi: pooch's own choice
 
 
-def retrieve(url: str, *, file_name: str, known_hash: str | None, subdir: str, progress: bool = True,
-             retries: int = DEFAULT_RETRIES, cache: str | os.PathLike | None = None) -> Path:
+def retrieve(
+    url: str,
+    *,
+    file_name: str,
+    known_hash: str | None,
+    subdir: str,
+    progress: bool = True,
+    retries: int = DEFAULT_RETRIES,
+    cache: str | os.PathLike | None = None,
+) -> Path:
     """Download ``url`` into the cache once (hash-checked) and return the cached path.
 
     Parameters
@@ -154,23 +163,34 @@ def retrieve(url: str, *, file_name: str, known_hash: str | None, subdir: str, p
     folder = cache_dir(subdir, cache=cache)
     target = folder / file_name
     if offline() and not target.is_file():
-        raise RuntimeError(f"{file_name} is not in the cache ({target}) and {ENV_OFFLINE} forbids downloads; "
-                           f"pre-fetch it with `sclong-tl download` on a machine with network access")
+        raise RuntimeError(
+            f"{file_name} is not in the cache ({target}) and {ENV_OFFLINE} forbids downloads; "
+            f"pre-fetch it with `sclong-tl download` on a machine with network access"
+        )
     source = resolve_url(url, file_name)
-    store = pooch.create(path=folder, base_url="", registry={file_name: known_hash}, urls={file_name: source},
-                         retry_if_failed=max(0, int(retries)))
+    store = pooch.create(
+        path=folder,
+        base_url="",
+        registry={file_name: known_hash},
+        urls={file_name: source},
+        retry_if_failed=max(0, int(retries)),
+    )
     if offline() and not hash_matches(str(target), known_hash):
-        raise RuntimeError(f"the cached {target} does not match its sha256 {known_hash} and {ENV_OFFLINE} forbids "
-                           f"downloading it again")
+        raise RuntimeError(
+            f"the cached {target} does not match its sha256 {known_hash} and {ENV_OFFLINE} forbids downloading it again"
+        )
     try:
         path = store.fetch(file_name, downloader=_downloader(source, progress))
     except ValueError as error:  # pooch: hash mismatch after every attempt
-        raise ValueError(f"{file_name} from {source} failed its checksum ({error}); the download was deleted, "
-                         f"nothing was cached") from error
+        raise ValueError(
+            f"{file_name} from {source} failed its checksum ({error}); the download was deleted, nothing was cached"
+        ) from error
     except requests.exceptions.RequestException as error:
-        raise RuntimeError(f"could not download {file_name} from {source} (tried {1 + max(0, int(retries))} "
-                           f"time(s)): {error}. Check the network, or set {ENV_MIRROR} to a mirror, or pre-fetch "
-                           f"with `sclong-tl download` where the network is reachable") from error
+        raise RuntimeError(
+            f"could not download {file_name} from {source} (tried {1 + max(0, int(retries))} "
+            f"time(s)): {error}. Check the network, or set {ENV_MIRROR} to a mirror, or pre-fetch "
+            f"with `sclong-tl download` where the network is reachable"
+        ) from error
     _readable(Path(path))
     logger.debug("%s cached at %s", file_name, path)
     return Path(path)

@@ -59,38 +59,86 @@ _TGSA_CELLS = "data/CellLines_DepMap/CCLE_580_18281/census_706"
 _TGSA_DICT = "data/similarity_augment/dict"
 #: TGSA's files read by :func:`gdsc_tgsa`
 TGSA_FILES: dict[str, SourceFile] = {
-    "expression": _github("violet-sto/TGSA", TGSA_COMMIT, f"{_TGSA_CELLS}/cell_feature_exp.npy",
-                          "tgsa_cell_feature_exp.npy",
-                          "1d4f184d6f85fd9d46252eade67be4cc2318d0019f9d3b334f94e14b4c4308ff"),
-    "mutation": _github("violet-sto/TGSA", TGSA_COMMIT, f"{_TGSA_CELLS}/mu.csv", "tgsa_mu.csv",
-                        "3bfaacd021ba5e2a34bfe449750e0056d5d6b85940702fe6aabbcc36bfc6386d"),
-    "pairs": _github("violet-sto/TGSA", TGSA_COMMIT, f"{_TGSA_DICT}/drug_idx_cell_idx_ic50",
-                     "tgsa_drug_idx_cell_idx_ic50.pkl",
-                     "827e96c5cd4636b6a42db6436c5e6a3053df2498fb7543359c9d67e39642b7c7"),
-    "cell_names": _github("violet-sto/TGSA", TGSA_COMMIT, f"{_TGSA_DICT}/cell_idx2id_dict",
-                          "tgsa_cell_idx2id_dict.pkl",
-                          "6633203d9d5d5defe60334d8244cdc159705c31ada96b8dfea49d7462cf7b544"),
-    "drug_names": _github("violet-sto/TGSA", TGSA_COMMIT, f"{_TGSA_DICT}/drug_idx2name_dict",
-                          "tgsa_drug_idx2name_dict.pkl",
-                          "c1c9bb1bb7103365eccb94d5a93fafe485c90abfa8e47841594f73faf0352319"),
-    "drug_smiles": _github("violet-sto/TGSA", TGSA_COMMIT, f"{_TGSA_DICT}/drug_idx2smiles_dict",
-                           "tgsa_drug_idx2smiles_dict.pkl",
-                           "094fc27540e74148f9341120bb805c686fa41332a0bed5a9727507fd2279379e"),
-    "gene_symbols": _github("violet-sto/TGSA", TGSA_COMMIT, "data/enterez_NCBI_to_hugo_gene_symbol_march_2019.txt",
-                            "tgsa_entrez_to_symbol_2019.txt",
-                            "911c049c811f8b7f8cd5fb529379e5331231424f98432fe0f0e23851677e7ce0"),
+    "expression": _github(
+        "violet-sto/TGSA",
+        TGSA_COMMIT,
+        f"{_TGSA_CELLS}/cell_feature_exp.npy",
+        "tgsa_cell_feature_exp.npy",
+        "1d4f184d6f85fd9d46252eade67be4cc2318d0019f9d3b334f94e14b4c4308ff",
+    ),
+    "mutation": _github(
+        "violet-sto/TGSA",
+        TGSA_COMMIT,
+        f"{_TGSA_CELLS}/mu.csv",
+        "tgsa_mu.csv",
+        "3bfaacd021ba5e2a34bfe449750e0056d5d6b85940702fe6aabbcc36bfc6386d",
+    ),
+    "pairs": _github(
+        "violet-sto/TGSA",
+        TGSA_COMMIT,
+        f"{_TGSA_DICT}/drug_idx_cell_idx_ic50",
+        "tgsa_drug_idx_cell_idx_ic50.pkl",
+        "827e96c5cd4636b6a42db6436c5e6a3053df2498fb7543359c9d67e39642b7c7",
+    ),
+    "cell_names": _github(
+        "violet-sto/TGSA",
+        TGSA_COMMIT,
+        f"{_TGSA_DICT}/cell_idx2id_dict",
+        "tgsa_cell_idx2id_dict.pkl",
+        "6633203d9d5d5defe60334d8244cdc159705c31ada96b8dfea49d7462cf7b544",
+    ),
+    "drug_names": _github(
+        "violet-sto/TGSA",
+        TGSA_COMMIT,
+        f"{_TGSA_DICT}/drug_idx2name_dict",
+        "tgsa_drug_idx2name_dict.pkl",
+        "c1c9bb1bb7103365eccb94d5a93fafe485c90abfa8e47841594f73faf0352319",
+    ),
+    "drug_smiles": _github(
+        "violet-sto/TGSA",
+        TGSA_COMMIT,
+        f"{_TGSA_DICT}/drug_idx2smiles_dict",
+        "tgsa_drug_idx2smiles_dict.pkl",
+        "094fc27540e74148f9341120bb805c686fa41332a0bed5a9727507fd2279379e",
+    ),
+    "gene_symbols": _github(
+        "violet-sto/TGSA",
+        TGSA_COMMIT,
+        "data/enterez_NCBI_to_hugo_gene_symbol_march_2019.txt",
+        "tgsa_entrez_to_symbol_2019.txt",
+        "911c049c811f8b7f8cd5fb529379e5331231424f98432fe0f0e23851677e7ce0",
+    ),
 }
 #: DeepDDS's files read by :func:`deepdds_oneil`
 DEEPDDS_FILES: dict[str, SourceFile] = {
-    "examples": _github("Sinwang404/DeepDDs", DEEPDDS_COMMIT, "data/new_labels_0_10.csv", "deepdds_new_labels_0_10.csv",
-                        "45db760db38066bf5e66013e210e578ca426f6e53a69e8c17a2da063177e8f03"),
-    "expression": _github("Sinwang404/DeepDDs", DEEPDDS_COMMIT, "data/new_cell_features_954.csv",
-                          "deepdds_new_cell_features_954.csv",
-                          "8a049aa2cacbe7c12de1b4d7614a5b70650352d81da8d66f35877a3666cc78f7"),
-    "smiles": _github("Sinwang404/DeepDDs", DEEPDDS_COMMIT, "data/smiles.csv", "deepdds_smiles.csv",
-                      "651182e8ead1af521c1bd970fa732fc87942513da1118b4d55862a692f354711"),
-    "tissues": _github("Sinwang404/DeepDDs", DEEPDDS_COMMIT, "data/cell_line_0_10.csv", "deepdds_cell_line_0_10.csv",
-                       "2f68baad88629a4f5e2d9128c2ea55fe7a4029245304db5d9bcc39a744906654"),
+    "examples": _github(
+        "Sinwang404/DeepDDs",
+        DEEPDDS_COMMIT,
+        "data/new_labels_0_10.csv",
+        "deepdds_new_labels_0_10.csv",
+        "45db760db38066bf5e66013e210e578ca426f6e53a69e8c17a2da063177e8f03",
+    ),
+    "expression": _github(
+        "Sinwang404/DeepDDs",
+        DEEPDDS_COMMIT,
+        "data/new_cell_features_954.csv",
+        "deepdds_new_cell_features_954.csv",
+        "8a049aa2cacbe7c12de1b4d7614a5b70650352d81da8d66f35877a3666cc78f7",
+    ),
+    "smiles": _github(
+        "Sinwang404/DeepDDs",
+        DEEPDDS_COMMIT,
+        "data/smiles.csv",
+        "deepdds_smiles.csv",
+        "651182e8ead1af521c1bd970fa732fc87942513da1118b4d55862a692f354711",
+    ),
+    "tissues": _github(
+        "Sinwang404/DeepDDs",
+        DEEPDDS_COMMIT,
+        "data/cell_line_0_10.csv",
+        "deepdds_cell_line_0_10.csv",
+        "2f68baad88629a4f5e2d9128c2ea55fe7a4029245304db5d9bcc39a744906654",
+    ),
 }
 
 
@@ -132,11 +180,21 @@ class DrugCombinationData:
     drugs: dict[str, str]
 
 
-def _fetch_all(files: dict[str, SourceFile], *, progress: bool, retries: int,
-               cache_dir: str | os.PathLike | None) -> dict[str, Path]:
-    return {key: _download.retrieve(spec.url, file_name=spec.file_name, known_hash=spec.sha256,
-                                    subdir=CACHE_SUBDIR, progress=progress, retries=retries, cache=cache_dir)
-            for key, spec in files.items()}
+def _fetch_all(
+    files: dict[str, SourceFile], *, progress: bool, retries: int, cache_dir: str | os.PathLike | None
+) -> dict[str, Path]:
+    return {
+        key: _download.retrieve(
+            spec.url,
+            file_name=spec.file_name,
+            known_hash=spec.sha256,
+            subdir=CACHE_SUBDIR,
+            progress=progress,
+            retries=retries,
+            cache=cache_dir,
+        )
+        for key, spec in files.items()
+    }
 
 
 class _GraphRecord:
@@ -173,8 +231,9 @@ def shift_to_nonnegative(X: np.ndarray) -> np.ndarray:
     return (X - X.min(axis=1, keepdims=True)).astype(np.float32)
 
 
-def gdsc_tgsa(*, progress: bool = True, cache_dir: str | os.PathLike | None = None,
-              retries: int = _download.DEFAULT_RETRIES) -> DrugResponseData:
+def gdsc_tgsa(
+    *, progress: bool = True, cache_dir: str | os.PathLike | None = None, retries: int = _download.DEFAULT_RETRIES
+) -> DrugResponseData:
     """GDSC drug response (ln IC50) with CCLE expression, as released by TGSA (see the module notes).
 
     Parameters
@@ -213,24 +272,33 @@ def gdsc_tgsa(*, progress: bool = True, cache_dir: str | os.PathLike | None = No
     cells = ad.AnnData(X=X, obs=pd.DataFrame(index=pd.Index(names, name="depmap_id")), var=var)
     cells.layers["shifted"] = shift_to_nonnegative(X)
     cells.layers["mutation"] = mutation.to_numpy(dtype=np.int8)
-    cells.uns["description"] = ("TGSA (violet-sto/TGSA@cdd9903) CCLE expression over 706 COSMIC census genes: X "
-                                "per-gene z-scores over the 580 lines; layers['shifted'] each line minus its minimum")
+    cells.uns["description"] = (
+        "TGSA (violet-sto/TGSA@cdd9903) CCLE expression over 706 COSMIC census genes: X "
+        "per-gene z-scores over the 580 lines; layers['shifted'] each line minus its minimum"
+    )
 
     cell_names = _load_tgsa_pickle(paths["cell_names"])
     drug_names = _load_tgsa_pickle(paths["drug_names"])
     drug_smiles = _load_tgsa_pickle(paths["drug_smiles"])
     triples = np.asarray(_load_tgsa_pickle(paths["pairs"]), dtype=np.float64)
     drug_index, cell_index = triples[:, 0].astype(int), triples[:, 1].astype(int)
-    pairs = pd.DataFrame({"cell_line": [cell_names[i] for i in cell_index],
-                          "drug": [drug_names[i] for i in drug_index], "ln_ic50": triples[:, 2]})
+    pairs = pd.DataFrame(
+        {
+            "cell_line": [cell_names[i] for i in cell_index],
+            "drug": [drug_names[i] for i in drug_index],
+            "ln_ic50": triples[:, 2],
+        }
+    )
     drugs = {str(drug_names[i]): str(drug_smiles[i]) for i in sorted(drug_names)}
-    logger.info("gdsc_tgsa: %d cell lines x %d genes, %d pairs, %d drugs", cells.n_obs, cells.n_vars, len(pairs),
-                len(drugs))
+    logger.info(
+        "gdsc_tgsa: %d cell lines x %d genes, %d pairs, %d drugs", cells.n_obs, cells.n_vars, len(pairs), len(drugs)
+    )
     return DrugResponseData(cells=cells, pairs=pairs, drugs=drugs)
 
 
-def deepdds_oneil(*, progress: bool = True, cache_dir: str | os.PathLike | None = None,
-                  retries: int = _download.DEFAULT_RETRIES) -> DrugCombinationData:
+def deepdds_oneil(
+    *, progress: bool = True, cache_dir: str | os.PathLike | None = None, retries: int = _download.DEFAULT_RETRIES
+) -> DrugCombinationData:
     """The O'Neil 2016 drug-combination screen as released by DeepDDS (see the module notes).
 
     The repository has no licence file: check its terms before redistributing anything derived from it.
@@ -272,10 +340,21 @@ def deepdds_oneil(*, progress: bool = True, cache_dir: str | os.PathLike | None 
     unnamed = sorted(set(labels["drug1"]).union(labels["drug2"]) - set(name_of))
     if unnamed:
         raise ValueError(f"{len(unnamed)} SMILES of the examples are not in DeepDDS's SMILES table: {unnamed[:3]}")
-    examples = pd.DataFrame({"cell_line": labels["cell"].astype(str), "drug1": labels["drug1"].map(name_of),
-                             "drug2": labels["drug2"].map(name_of), "label": labels["label"].astype(int)})
+    examples = pd.DataFrame(
+        {
+            "cell_line": labels["cell"].astype(str),
+            "drug1": labels["drug1"].map(name_of),
+            "drug2": labels["drug2"].map(name_of),
+            "label": labels["label"].astype(int),
+        }
+    )
     used = sorted(set(examples["drug1"]).union(examples["drug2"]))
     drugs = {name: smile for smile, name in name_of.items() if name in used}
-    logger.info("deepdds_oneil: %d cell lines x %d genes, %d examples, %d drugs", cells.n_obs, cells.n_vars,
-                len(examples), len(drugs))
+    logger.info(
+        "deepdds_oneil: %d cell lines x %d genes, %d examples, %d drugs",
+        cells.n_obs,
+        cells.n_vars,
+        len(examples),
+        len(drugs),
+    )
     return DrugCombinationData(cells=cells, examples=examples, drugs=drugs)

@@ -81,8 +81,9 @@ def file_sha256(path: str | os.PathLike, *, chunk_size: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def write_safetensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], *, kind: str,
-                      content: Mapping[str, Any]) -> Path:
+def write_safetensors(
+    path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], *, kind: str, content: Mapping[str, Any]
+) -> Path:
     """Write ``tensors`` and a versioned JSON header to a ``.safetensors`` file, atomically.
 
     Parameters
@@ -146,8 +147,9 @@ class LoadedFile:
     sha256: str
 
 
-def load_safetensors(path: str | os.PathLike, *, kind: str, device: str = "cpu", what: str | None = None,
-                     hint: str = "") -> LoadedFile:
+def load_safetensors(
+    path: str | os.PathLike, *, kind: str, device: str = "cpu", what: str | None = None, hint: str = ""
+) -> LoadedFile:
     """Read a file written by :func:`write_safetensors` (or in the first layout) into memory, checking it.
 
     The file is read once: its sha256 is computed from exactly the bytes the tensors are built from, and the
@@ -192,8 +194,10 @@ def load_safetensors(path: str | os.PathLike, *, kind: str, device: str = "cpu",
         found = header.get("kind") or "no sclong_tl header"
         raise ValueError(f"{path} is not an sclong_tl {what or kind + ' file'} ({found}){hint}")
     if int(header.get("version", 0)) > VERSION:
-        raise ValueError(f"{path} was written by a newer sclong_tl (file format version {header['version']}, "
-                         f"this version reads up to {VERSION}); upgrade sclong_tl")
+        raise ValueError(
+            f"{path} was written by a newer sclong_tl (file format version {header['version']}, "
+            f"this version reads up to {VERSION}); upgrade sclong_tl"
+        )
     if device != "cpu":
         tensors = {key: value.to(device) for key, value in tensors.items()}
     return LoadedFile(tensors=tensors, header=header, sha256=sha256)
@@ -204,8 +208,10 @@ def _parse_safetensors(data: bytes, path: Path) -> tuple[dict[str, str], dict[st
     from safetensors import SafetensorError
     from safetensors.torch import load
 
-    damaged = (f"{path} is not a readable .safetensors file ({len(data):,} bytes): {{}}. The file is truncated, "
-               "corrupted or of another format; download, convert or save it again")
+    damaged = (
+        f"{path} is not a readable .safetensors file ({len(data):,} bytes): {{}}. The file is truncated, "
+        "corrupted or of another format; download, convert or save it again"
+    )
     if len(data) < 8:
         raise ValueError(damaged.format("shorter than the 8-byte header length"))
     length = int.from_bytes(data[:8], "little")
@@ -225,8 +231,9 @@ def _parse_safetensors(data: bytes, path: Path) -> tuple[dict[str, str], dict[st
     return {str(k): str(v) for k, v in metadata.items()}, tensors
 
 
-def read_safetensors(path: str | os.PathLike, *, kind: str, device: str = "cpu", what: str | None = None,
-                     hint: str = "") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def read_safetensors(
+    path: str | os.PathLike, *, kind: str, device: str = "cpu", what: str | None = None, hint: str = ""
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors and header of a file written by :func:`write_safetensors` (see :func:`load_safetensors`).
 
     Returns

@@ -35,8 +35,18 @@ _SAFE_GLOBALS: set[tuple[str, str]] = {
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
 }
-_TORCH_STORAGES = {"FloatStorage", "DoubleStorage", "HalfStorage", "BFloat16Storage", "LongStorage",
-                   "IntStorage", "ShortStorage", "CharStorage", "ByteStorage", "BoolStorage"}
+_TORCH_STORAGES = {
+    "FloatStorage",
+    "DoubleStorage",
+    "HalfStorage",
+    "BFloat16Storage",
+    "LongStorage",
+    "IntStorage",
+    "ShortStorage",
+    "CharStorage",
+    "ByteStorage",
+    "BoolStorage",
+}
 
 
 class UnsafePickleError(pickle.UnpicklingError):
@@ -81,8 +91,10 @@ def _guarded(constructor: type) -> Any:
     def build(*args: Any) -> Any:
         if len(args) > 2 or any(not isinstance(arg, _MATERIALISED) for arg in args[:1]):
             shown = ", ".join(type(arg).__name__ for arg in args)
-            raise UnsafePickleError(f"refusing {constructor.__name__}({shown}) in a pickle: only containers already "
-                                    "held by the pickle may be converted (no allocation beyond the file's size)")
+            raise UnsafePickleError(
+                f"refusing {constructor.__name__}({shown}) in a pickle: only containers already "
+                "held by the pickle may be converted (no allocation beyond the file's size)"
+            )
         if len(args) == 2 and not (constructor is bytes and isinstance(args[0], str) and isinstance(args[1], str)):
             raise UnsafePickleError(f"refusing {constructor.__name__} with {len(args)} arguments in a pickle")
         return constructor(*args)

@@ -95,24 +95,29 @@ def _check_gears_conditions(adata: AnnData) -> str | None:
 
 _REMOTE: dict[str, RemoteDataset] = {
     "norman2019": RemoteDataset(
-        name="norman2019", file_name="norman.zip",
+        name="norman2019",
+        file_name="norman.zip",
         # the file GEARS' PertData.load("norman") downloads (snap-stanford/GEARS, gears/pertdata.py)
         url="https://dataverse.harvard.edu/api/access/datafile/6154020",
         sha256=None,
         description="Norman et al. 2019 CRISPRa Perturb-seq in K562 (single and double perturbations), GEARS' "
-                    "processed release: log-normalised, ~5,000 genes, GEARS condition notation",
+        "processed release: log-normalised, ~5,000 genes, GEARS condition notation",
         licence="Harvard Dataverse terms (CC0 1.0 by default; see the record)",
         source="GEARS (Roohani et al., Nat Biotechnol 2024) on Harvard Dataverse",
-        member="perturb_processed.h5ad", obs_columns=("condition", "cell_type"), var_columns=("gene_name",),
+        member="perturb_processed.h5ad",
+        obs_columns=("condition", "cell_type"),
+        var_columns=("gene_name",),
         check=_check_gears_conditions,
     ),
     "pancreas_scib": RemoteDataset(
-        name="pancreas_scib", file_name="human_pancreas_norm_complexBatch.h5ad",
+        name="pancreas_scib",
+        file_name="human_pancreas_norm_complexBatch.h5ad",
         url="https://figshare.com/ndownloader/files/24539828",
         sha256=None,
         description="scIB human pancreas benchmark (16,382 cells, 9 batches over 6 technologies; the paper's "
-                    "batch-integration data): log-normalised X, raw counts in layers['counts']",
-        licence="see the figshare record (scIB, Luecken et al., Nat Methods 2022)", source="scIB on figshare",
+        "batch-integration data): log-normalised X, raw counts in layers['counts']",
+        licence="see the figshare record (scIB, Luecken et al., Nat Methods 2022)",
+        source="scIB on figshare",
         obs_columns=("tech", "celltype"),
     ),
 }
@@ -135,8 +140,18 @@ def available() -> pd.DataFrame:
     """
     import pandas as pd
 
-    rows = [{"name": spec.name, "description": spec.description, "file_name": spec.file_name, "url": spec.url,
-             "sha256": spec.sha256, "licence": spec.licence, "source": spec.source} for spec in _REMOTE.values()]
+    rows = [
+        {
+            "name": spec.name,
+            "description": spec.description,
+            "file_name": spec.file_name,
+            "url": spec.url,
+            "sha256": spec.sha256,
+            "licence": spec.licence,
+            "source": spec.source,
+        }
+        for spec in _REMOTE.values()
+    ]
     return pd.DataFrame(rows).set_index("name")
 
 
@@ -155,8 +170,10 @@ def _extract_member(archive: Path, member: str, folder: Path) -> Path:
                 shutil.copyfileobj(source, sink, 1 << 22)
             return target
     except zipfile.BadZipFile as error:
-        raise ValueError(f"{archive} is not a zip archive ({error}); the server may have answered with a web page "
-                         f"instead of the file") from error
+        raise ValueError(
+            f"{archive} is not a zip archive ({error}); the server may have answered with a web page "
+            f"instead of the file"
+        ) from error
 
 
 def _local_h5ad(spec: RemoteDataset, path: Path, cache: str | os.PathLike | None) -> Path:
@@ -171,11 +188,19 @@ def _local_h5ad(spec: RemoteDataset, path: Path, cache: str | os.PathLike | None
     return path
 
 
-def _downloaded_h5ad(spec: RemoteDataset, *, progress: bool, retries: int,
-                     cache: str | os.PathLike | None) -> tuple[Path, list[Path]]:
+def _downloaded_h5ad(
+    spec: RemoteDataset, *, progress: bool, retries: int, cache: str | os.PathLike | None
+) -> tuple[Path, list[Path]]:
     """Download (once) and unpack; returns the ``.h5ad`` and the cached paths to delete if it is invalid."""
-    downloaded = _download.retrieve(spec.url, file_name=spec.file_name, known_hash=spec.sha256,
-                                    subdir=CACHE_SUBDIR, progress=progress, retries=retries, cache=cache)
+    downloaded = _download.retrieve(
+        spec.url,
+        file_name=spec.file_name,
+        known_hash=spec.sha256,
+        subdir=CACHE_SUBDIR,
+        progress=progress,
+        retries=retries,
+        cache=cache,
+    )
     if spec.member is None:
         return downloaded, [downloaded]
     folder = downloaded.parent / spec.name
@@ -193,25 +218,36 @@ def _discard(paths: list[Path], spec: RemoteDataset) -> None:
 
 
 def _invalid_message(spec: RemoteDataset, problem: str) -> str:
-    return (f"the downloaded {spec.name} file is not what was expected: {problem}. It was removed from the cache. "
-            f"If the host keeps answering like this, download {spec.url} by hand (a browser works) and pass "
-            f"path=... to sclong_tl.datasets.{spec.name}(), or put it on a mirror as {spec.file_name!r} "
-            f"(SCLONG_TL_MIRROR)")
+    return (
+        f"the downloaded {spec.name} file is not what was expected: {problem}. It was removed from the cache. "
+        f"If the host keeps answering like this, download {spec.url} by hand (a browser works) and pass "
+        f"path=... to sclong_tl.datasets.{spec.name}(), or put it on a mirror as {spec.file_name!r} "
+        f"(SCLONG_TL_MIRROR)"
+    )
 
 
 def _structure_problem(spec: RemoteDataset, adata: AnnData) -> str | None:
     missing_obs = [column for column in spec.obs_columns if column not in adata.obs.columns]
     missing_var = [column for column in spec.var_columns if column not in adata.var.columns]
     if missing_obs or missing_var:
-        return (f"missing obs column(s) {missing_obs} / var column(s) {missing_var} (has obs "
-                f"{list(adata.obs.columns)}, var {list(adata.var.columns)})")
+        return (
+            f"missing obs column(s) {missing_obs} / var column(s) {missing_var} (has obs "
+            f"{list(adata.obs.columns)}, var {list(adata.var.columns)})"
+        )
     if adata.n_obs == 0 or adata.n_vars == 0:
         return f"empty data ({adata.n_obs} cells x {adata.n_vars} genes)"
     return spec.check(adata) if spec.check is not None else None
 
 
-def _load(name: str, *, path: str | os.PathLike | None, backed: Literal["r"] | None, progress: bool,
-          retries: int, cache_dir: str | os.PathLike | None) -> AnnData:
+def _load(
+    name: str,
+    *,
+    path: str | os.PathLike | None,
+    backed: Literal["r"] | None,
+    progress: bool,
+    retries: int,
+    cache_dir: str | os.PathLike | None,
+) -> AnnData:
     import anndata
 
     spec = _spec(name)
@@ -238,8 +274,13 @@ def _load(name: str, *, path: str | os.PathLike | None, backed: Literal["r"] | N
     return adata
 
 
-def fetch(name: str, *, progress: bool = True, cache_dir: str | os.PathLike | None = None,
-          retries: int = _download.DEFAULT_RETRIES) -> Path:
+def fetch(
+    name: str,
+    *,
+    progress: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    retries: int = _download.DEFAULT_RETRIES,
+) -> Path:
     """Download a dataset into the cache (once), validate it, and return the path of its ``.h5ad`` file.
 
     Parameters
@@ -263,8 +304,13 @@ def fetch(name: str, *, progress: bool = True, cache_dir: str | os.PathLike | No
     return path
 
 
-def norman2019(*, path: str | os.PathLike | None = None, backed: Literal["r"] | None = None, progress: bool = True,
-               cache_dir: str | os.PathLike | None = None) -> AnnData:
+def norman2019(
+    *,
+    path: str | os.PathLike | None = None,
+    backed: Literal["r"] | None = None,
+    progress: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+) -> AnnData:
     """Norman et al., 2019 Perturb-seq (K562, CRISPRa, single and double perturbations) as processed by GEARS.
 
     Downloads GEARS' ``norman.zip`` (Harvard Dataverse, about 170 MB; the ``.h5ad`` inside is about 2.2 GB) once
@@ -291,12 +337,23 @@ def norman2019(*, path: str | os.PathLike | None = None, backed: Literal["r"] | 
     ``var["gene_name"]`` (symbols; ``var_names`` are GEARS' gene IDs) and GEARS' precomputed DE genes in
     ``uns["rank_genes_groups_cov_all"]`` / ``uns["top_non_dropout_de_20"]``.
     """
-    return _load("norman2019", path=path, backed=backed, progress=progress, retries=_download.DEFAULT_RETRIES,
-                 cache_dir=cache_dir)
+    return _load(
+        "norman2019",
+        path=path,
+        backed=backed,
+        progress=progress,
+        retries=_download.DEFAULT_RETRIES,
+        cache_dir=cache_dir,
+    )
 
 
-def pancreas_scib(*, path: str | os.PathLike | None = None, backed: Literal["r"] | None = None,
-                  progress: bool = True, cache_dir: str | os.PathLike | None = None) -> AnnData:
+def pancreas_scib(
+    *,
+    path: str | os.PathLike | None = None,
+    backed: Literal["r"] | None = None,
+    progress: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+) -> AnnData:
     """The scIB human pancreas benchmark (the paper's batch-integration dataset, figure 6).
 
     Downloads ``human_pancreas_norm_complexBatch.h5ad`` (scIB's figshare deposit) once into the cache; the
@@ -317,8 +374,14 @@ def pancreas_scib(*, path: str | os.PathLike | None = None, backed: Literal["r"]
     -------
     AnnData with ``obs["tech"]`` (the batch: sequencing technology) and ``obs["celltype"]``, as scIB ships it.
     """
-    return _load("pancreas_scib", path=path, backed=backed, progress=progress, retries=_download.DEFAULT_RETRIES,
-                 cache_dir=cache_dir)
+    return _load(
+        "pancreas_scib",
+        path=path,
+        backed=backed,
+        progress=progress,
+        retries=_download.DEFAULT_RETRIES,
+        cache_dir=cache_dir,
+    )
 
 
 def cellbench() -> AnnData:

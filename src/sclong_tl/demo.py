@@ -31,8 +31,13 @@ def run_reference_demo(fixture: Path) -> float:
 
     with tempfile.TemporaryDirectory() as workdir:
         start = time.perf_counter()
-        path = sl.weights.convert_official(fixture / "model.pth", fixture / "model.pkl", fixture / "genes.txt",
-                                           Path(workdir) / "reference.safetensors", name="reference-A")
+        path = sl.weights.convert_official(
+            fixture / "model.pth",
+            fixture / "model.pkl",
+            fixture / "genes.txt",
+            Path(workdir) / "reference.safetensors",
+            name="reference-A",
+        )
         model = sl.load_model(path, device="cpu")
         print(f"converted the official-format release in {time.perf_counter() - start:.1f} s -> {model}")
         worst = 0.0
@@ -47,8 +52,10 @@ def run_reference_demo(fixture: Path) -> float:
                 float(np.abs(reconstruction - np.load(reference / "exp_out.npy")[:, :-1]).max()),
             )
             worst = max(worst, deviation)
-            print(f"{name:14s} {len(values)} cells in {elapsed:.2f} s: representations {representations.shape}, "
-                  f"max |ours - reference| = {deviation:.2e}")
+            print(
+                f"{name:14s} {len(values)} cells in {elapsed:.2f} s: representations {representations.shape}, "
+                f"max |ours - reference| = {deviation:.2e}"
+            )
     return worst
 
 
@@ -69,16 +76,22 @@ def run_embedding_demo(model: str = "default") -> None:
         embedding = adata.obsm[f"X_sclong_{pooling}"]
         by_line = silhouette_score(embedding, adata.obs["cell_line"])
         by_protocol = silhouette_score(embedding, adata.obs["batch"])
-        print(f"embed(pooling={pooling!r}): {adata.n_obs} CellBench cells -> {embedding.shape[1]} dims in "
-              f"{elapsed:.1f} s ({adata.n_obs / elapsed:.1f} cells/s); silhouette by cell line {by_line:+.3f} "
-              f"(higher = lines separate), by protocol {by_protocol:+.3f} (near 0 = protocols mix)")
+        print(
+            f"embed(pooling={pooling!r}): {adata.n_obs} CellBench cells -> {embedding.shape[1]} dims in "
+            f"{elapsed:.1f} s ({adata.n_obs / elapsed:.1f} cells/s); silhouette by cell line {by_line:+.3f} "
+            f"(higher = lines separate), by protocol {by_protocol:+.3f} (near 0 = protocols mix)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; exit status 0 when the outputs match the reference within 1e-4."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fixture", type=Path, default=REFERENCE_RELEASE,
-                        help="folder with the official-format reference release (default: %(default)s)")
+    parser.add_argument(
+        "--fixture",
+        type=Path,
+        default=REFERENCE_RELEASE,
+        help="folder with the official-format reference release (default: %(default)s)",
+    )
     parser.add_argument("--model", default="default", help="model for the embedding part (default: %(default)s)")
     args = parser.parse_args(argv)
     run_embedding_demo(args.model)

@@ -8,10 +8,11 @@ import argparse
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``convert`` command."""
     parser = subparsers.add_parser(
-        "convert", help="convert the official scLong checkpoint to a .safetensors file",
+        "convert",
+        help="convert the official scLong checkpoint to a .safetensors file",
         description="Convert the official scLong release (.pth weights, .pkl hyper-parameters, gene list) into "
-                    "one .safetensors file that sclong_tl.load_model reads. Pickles are read with a restricted "
-                    "unpickler; no GPU is needed.",
+        "one .safetensors file that sclong_tl.load_model reads. Pickles are read with a restricted "
+        "unpickler; no GPU is needed.",
     )
     parser.add_argument("--checkpoint", required=True, help="the release .pth file")
     parser.add_argument("--hyperparams", required=True, help="the release .pkl file")

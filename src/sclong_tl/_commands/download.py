@@ -8,16 +8,18 @@ import argparse
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``download`` command."""
     parser = subparsers.add_parser(
-        "download", help="download registered weights or a dataset into the cache and print its path",
+        "download",
+        help="download registered weights or a dataset into the cache and print its path",
         description="Download registered model weights (sclong_tl.weights.available()) or a dataset "
-                    "(sclong_tl.datasets.available()) into the cache, check it, and print the cached path. "
-                    "Run it where the network is reachable; afterwards the file is used offline. Environment: "
-                    "SCLONG_TL_CACHE (cache folder), SCLONG_TL_MIRROR (mirror replacing the download location).",
+        "(sclong_tl.datasets.available()) into the cache, check it, and print the cached path. "
+        "Run it where the network is reachable; afterwards the file is used offline. Environment: "
+        "SCLONG_TL_CACHE (cache folder), SCLONG_TL_MIRROR (mirror replacing the download location).",
     )
     parser.add_argument("name", nargs="?", help="weights or dataset name (see --list)")
     parser.add_argument("--list", action="store_true", help="list the registered weights and datasets")
-    parser.add_argument("--cache", metavar="DIR", default=None, help="cache folder (default: SCLONG_TL_CACHE or "
-                                                                     "the OS cache)")
+    parser.add_argument(
+        "--cache", metavar="DIR", default=None, help="cache folder (default: SCLONG_TL_CACHE or the OS cache)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=_run)
 
@@ -42,8 +44,16 @@ def _print_list() -> None:
 
     rows = [("NAME", "KIND", "HOW", "READY", "SIZE", "FILE")]
     for name, entry in _registry.available().iterrows():
-        rows.append((str(name), "weights", entry["source"], "yes" if entry["fetchable"] else "no",
-                     _format_size(entry["size"]), entry["file_name"]))
+        rows.append(
+            (
+                str(name),
+                "weights",
+                entry["source"],
+                "yes" if entry["fetchable"] else "no",
+                _format_size(entry["size"]),
+                entry["file_name"],
+            )
+        )
     for name, entry in datasets.available().iterrows():
         rows.append((str(name), "dataset", "download", "yes", "?", entry["file_name"]))
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]

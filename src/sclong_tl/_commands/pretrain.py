@@ -38,18 +38,29 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=defaults.device)
     parser.add_argument("--storage-dtype", default=None, choices=["float16", "bfloat16"])
     parser.add_argument("--name", default=defaults.name, help="model name recorded in the output")
-    parser.add_argument("--thinning", type=float, default=defaults.thinning,
-                        help="fraction of training cells binomially thinned (depth augmentation; count shards)")
-    parser.add_argument("--thinning-min-keep", type=float, default=defaults.thinning_min_keep,
-                        help="smallest keep probability of the thinning")
-    parser.add_argument("--gene-init", default=defaults.gene_init, choices=["go", "coexpression", "go+coexpression"],
-                        help="initial gene tables of a new model")
+    parser.add_argument(
+        "--thinning",
+        type=float,
+        default=defaults.thinning,
+        help="fraction of training cells binomially thinned (depth augmentation; count shards)",
+    )
+    parser.add_argument(
+        "--thinning-min-keep",
+        type=float,
+        default=defaults.thinning_min_keep,
+        help="smallest keep probability of the thinning",
+    )
+    parser.add_argument(
+        "--gene-init",
+        default=defaults.gene_init,
+        choices=["go", "coexpression", "go+coexpression"],
+        help="initial gene tables of a new model",
+    )
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``pretrain`` command."""
-    parser = subparsers.add_parser("pretrain", help="pretrain an scLong model on .h5ad shards",
-                                   description=__doc__)
+    parser = subparsers.add_parser("pretrain", help="pretrain an scLong model on .h5ad shards", description=__doc__)
     _add_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -60,13 +71,34 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     config = PretrainConfig(
-        data=args.data, out=args.out, config=args.config, init=args.init, genes=args.genes, steps=args.steps,
-        batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr, warmup_steps=args.warmup,
-        min_lr_ratio=args.min_lr_ratio, clip_grad_norm=args.clip_grad_norm, bf16=args.bf16, seed=args.seed,
-        validation_fraction=args.val_fraction, validation_cells=args.val_cells, validate_every=args.validate_every,
-        checkpoint_every=args.checkpoint_every, log_every=args.log_every, min_genes=args.min_genes,
-        resume=args.resume, fsdp=args.fsdp, device=args.device, storage_dtype=args.storage_dtype, name=args.name,
-        thinning=args.thinning, thinning_min_keep=args.thinning_min_keep, gene_init=args.gene_init,
+        data=args.data,
+        out=args.out,
+        config=args.config,
+        init=args.init,
+        genes=args.genes,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        grad_accum=args.grad_accum,
+        lr=args.lr,
+        warmup_steps=args.warmup,
+        min_lr_ratio=args.min_lr_ratio,
+        clip_grad_norm=args.clip_grad_norm,
+        bf16=args.bf16,
+        seed=args.seed,
+        validation_fraction=args.val_fraction,
+        validation_cells=args.val_cells,
+        validate_every=args.validate_every,
+        checkpoint_every=args.checkpoint_every,
+        log_every=args.log_every,
+        min_genes=args.min_genes,
+        resume=args.resume,
+        fsdp=args.fsdp,
+        device=args.device,
+        storage_dtype=args.storage_dtype,
+        name=args.name,
+        thinning=args.thinning,
+        thinning_min_keep=args.thinning_min_keep,
+        gene_init=args.gene_init,
     )
     print(pretrain(config))
     return 0

@@ -28,8 +28,9 @@ logger = logging.getLogger(__name__)
 _SMOOTHING = 0.75
 
 
-def coexpression_vectors(expression: sparse.spmatrix | np.ndarray, dim: int, *, min_cells: int = 20,
-                         max_genes: int = 12_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def coexpression_vectors(
+    expression: sparse.spmatrix | np.ndarray, dim: int, *, min_cells: int = 20, max_genes: int = 12_000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Gene vectors from the co-expression of genes across cells.
 
     Parameters
@@ -66,8 +67,9 @@ def coexpression_vectors(expression: sparse.spmatrix | np.ndarray, dim: int, *, 
     vectors = np.zeros((n_genes, dim), dtype=np.float32)
     covered = np.zeros(n_genes, dtype=bool)
     if len(covered_genes) <= dim:
-        logger.warning("only %d genes are expressed in >= %d cells: no co-expression vectors", len(covered_genes),
-                       min_cells)
+        logger.warning(
+            "only %d genes are expressed in >= %d cells: no co-expression vectors", len(covered_genes), min_cells
+        )
         return vectors, covered
     sub = binary[:, covered_genes]
     cooccurrence = np.asarray((sub.T @ sub).toarray(), dtype=np.float64) if sparse.issparse(sub) else sub.T @ sub
@@ -90,8 +92,11 @@ def _positive_pmi(cooccurrence: np.ndarray) -> np.ndarray:
     smoothed /= smoothed.sum()
     word = marginal / max(total, 1e-12)
     with np.errstate(divide="ignore"):
-        pmi = np.log(cooccurrence / max(total, 1e-12)) - np.log(np.maximum(word, 1e-300))[:, None] \
+        pmi = (
+            np.log(cooccurrence / max(total, 1e-12))
+            - np.log(np.maximum(word, 1e-300))[:, None]
             - np.log(np.maximum(smoothed, 1e-300))[None, :]
+        )
     np.maximum(pmi, 0.0, out=pmi)
     pmi[~np.isfinite(pmi)] = 0.0
     return (pmi + pmi.T) / 2.0

@@ -14,8 +14,11 @@ from importlib import resources
 def open_data(name: str) -> Iterator[io.TextIOWrapper]:
     """Open a gzip-compressed text file shipped in ``sclong_tl/genes/data`` (every handle closed on exit)."""
     resource = resources.files("sclong_tl.genes").joinpath("data").joinpath(name)
-    with resource.open("rb") as raw, gzip.GzipFile(fileobj=raw, mode="rb") as unzipped, \
-            io.TextIOWrapper(unzipped, encoding="utf-8") as text:
+    with (
+        resource.open("rb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="rb") as unzipped,
+        io.TextIOWrapper(unzipped, encoding="utf-8") as text,
+    ):
         yield text
 
 

@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 _BLOCK = 512
 
 
-def _annotation_matrix(gene2go: Mapping[str, Iterable[str]],
-                       genes: Sequence[str]) -> tuple[np.ndarray, sparse.csr_matrix]:
+def _annotation_matrix(
+    gene2go: Mapping[str, Iterable[str]], genes: Sequence[str]
+) -> tuple[np.ndarray, sparse.csr_matrix]:
     """Vocabulary positions of annotated genes (vocabulary order) and their binary gene x GO-term matrix."""
     positions: list[int] = []
     term_lists: list[list[str]] = []
@@ -49,13 +50,20 @@ def _annotation_matrix(gene2go: Mapping[str, Iterable[str]],
         indices.extend(term_index.setdefault(term, len(term_index)) for term in terms)
         indptr[row + 1] = len(indices)
     data = np.ones(len(indices), dtype=np.float32)
-    matrix = sparse.csr_matrix((data, np.asarray(indices, dtype=np.int64), indptr),
-                               shape=(len(term_lists), len(term_index)))
+    matrix = sparse.csr_matrix(
+        (data, np.asarray(indices, dtype=np.int64), indptr), shape=(len(term_lists), len(term_index))
+    )
     return np.asarray(positions, dtype=np.int64), matrix
 
 
-def _block_candidates(annotation: sparse.csr_matrix, annotation_t: sparse.csr_matrix, sizes: np.ndarray,
-                      start: int, stop: int, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _block_candidates(
+    annotation: sparse.csr_matrix,
+    annotation_t: sparse.csr_matrix,
+    sizes: np.ndarray,
+    start: int,
+    stop: int,
+    threshold: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidate pairs (J > threshold) of targets ``start:stop``: per-target offsets, sources and J (float64).
 
     Entries are grouped by target (``offsets`` has ``stop - start + 1`` entries), sources unordered within a group.
@@ -109,8 +117,14 @@ def _pandas_whole_group_order(importance: np.ndarray) -> np.ndarray:
     return reversed_positions[importance[::-1].argsort(kind="quicksort")][::-1]
 
 
-def build_go_graph(gene2go: Mapping[str, Iterable[str]], genes: Sequence[str], *, threshold: float = 0.1,
-                   n_neighbors: int = 20, progress: bool = False) -> pd.DataFrame:
+def build_go_graph(
+    gene2go: Mapping[str, Iterable[str]],
+    genes: Sequence[str],
+    *,
+    threshold: float = 0.1,
+    n_neighbors: int = 20,
+    progress: bool = False,
+) -> pd.DataFrame:
     """Build scLong's GO gene graph over a vocabulary.
 
     Parameters
@@ -161,15 +175,23 @@ def build_go_graph(gene2go: Mapping[str, Iterable[str]], genes: Sequence[str], *
     target_rank = np.argsort(np.argsort(annotated_ids.astype(str), kind="stable"), kind="stable")
     order = np.lexsort((source, -importance, target_rank[target]))
     _reorder_whole_groups(order, target, source, importance, counts, keep)
-    return pd.DataFrame({
-        "source": annotated_ids[source[order]].astype(str) if order.size else np.zeros(0, dtype=str),
-        "target": annotated_ids[target[order]].astype(str) if order.size else np.zeros(0, dtype=str),
-        "importance": importance[order],
-    })
+    return pd.DataFrame(
+        {
+            "source": annotated_ids[source[order]].astype(str) if order.size else np.zeros(0, dtype=str),
+            "target": annotated_ids[target[order]].astype(str) if order.size else np.zeros(0, dtype=str),
+            "importance": importance[order],
+        }
+    )
 
 
-def _reorder_whole_groups(order: np.ndarray, target: np.ndarray, source: np.ndarray, importance: np.ndarray,
-                          n_candidates: np.ndarray, keep: int) -> None:
+def _reorder_whole_groups(
+    order: np.ndarray,
+    target: np.ndarray,
+    source: np.ndarray,
+    importance: np.ndarray,
+    n_candidates: np.ndarray,
+    keep: int,
+) -> None:
     """Apply :func:`_pandas_whole_group_order` in place to target groups with ties that were kept whole."""
     if order.size == 0:
         return

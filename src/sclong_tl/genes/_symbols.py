@@ -81,13 +81,17 @@ def mouse_hint(names: Sequence[str]) -> str | None:
         return None
     n_mouse_ids = sum(n.startswith("ENSMUSG") for n in names)
     if n_mouse_ids >= 0.5 * len(names):
-        return (f"{n_mouse_ids:,} of {len(names):,} names are mouse Ensembl IDs (ENSMUSG...); scLong is a human "
-                "model: map mouse genes to human orthologs first")
+        return (
+            f"{n_mouse_ids:,} of {len(names):,} names are mouse Ensembl IDs (ENSMUSG...); scLong is a human "
+            "model: map mouse genes to human orthologs first"
+        )
     examples = [n for n in names if _MOUSE_SYMBOL.match(n) and "orf" not in n]
     if len(examples) >= 0.5 * len(names):
         shown = ", ".join(repr(n) for n in examples[:3])
-        return (f"{len(examples):,} of {len(names):,} names look like mouse gene symbols (title case, e.g. {shown}); "
-                "scLong is a human model: map mouse genes to human orthologs (upper-case human symbols) first")
+        return (
+            f"{len(examples):,} of {len(names):,} names look like mouse gene symbols (title case, e.g. {shown}); "
+            "scLong is a human model: map mouse genes to human orthologs (upper-case human symbols) first"
+        )
     return None
 
 

@@ -81,8 +81,9 @@ def _gene_noise(gene: str, dim: int, seed: int) -> np.ndarray:
     return np.random.default_rng([seed, zlib.crc32(gene.encode())]).standard_normal(dim) / np.sqrt(dim)
 
 
-def go_svd_vectors(genes: Sequence[str], dim: int, *, gene2go: Mapping[str, Iterable[str]] | None = None,
-                   seed: int = 0) -> np.ndarray:
+def go_svd_vectors(
+    genes: Sequence[str], dim: int, *, gene2go: Mapping[str, Iterable[str]] | None = None, seed: int = 0
+) -> np.ndarray:
     """GO-based gene vectors (truncated SVD of the gene x GO-term IDF matrix; see the module docstring).
 
     Parameters
@@ -141,8 +142,10 @@ def read_gene2vec(source: str | os.PathLike | np.ndarray, genes: Sequence[str]) 
     if isinstance(source, np.ndarray) or Path(source).suffix == ".npy":
         array = source if isinstance(source, np.ndarray) else np.load(source, allow_pickle=False)
         if array.ndim != 2 or array.shape[0] != len(genes):
-            raise ValueError(f"Gene2vec array has shape {array.shape}; expected one row per vocabulary gene "
-                             f"({len(genes)}, dim) in token order")
+            raise ValueError(
+                f"Gene2vec array has shape {array.shape}; expected one row per vocabulary gene "
+                f"({len(genes)}, dim) in token order"
+            )
         if not np.isfinite(array).all():
             raise ValueError("Gene2vec array contains NaN or infinite values")
         return np.asarray(array, dtype=np.float32), np.ones(len(genes), dtype=bool)
@@ -173,13 +176,24 @@ def _read_gene2vec_text(path: Path, genes: Sequence[str]) -> tuple[np.ndarray, n
         if eid and not found[position[eid]]:  # first line wins for a gene listed twice
             vectors[position[eid]] = row
             found[position[eid]] = True
-    logger.info("read %d Gene2vec vectors from %s: %d of %d vocabulary genes covered", len(rows), path.name,
-                int(found.sum()), len(genes))
+    logger.info(
+        "read %d Gene2vec vectors from %s: %d of %d vocabulary genes covered",
+        len(rows),
+        path.name,
+        int(found.sum()),
+        len(genes),
+    )
     return vectors, found
 
 
-def initial_gene_vectors(genes: Sequence[str], dim: int, *, gene2go: Mapping[str, Iterable[str]] | None = None,
-                         gene2vec: str | os.PathLike | np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+def initial_gene_vectors(
+    genes: Sequence[str],
+    dim: int,
+    *,
+    gene2go: Mapping[str, Iterable[str]] | None = None,
+    gene2vec: str | os.PathLike | np.ndarray | None = None,
+    seed: int = 0,
+) -> np.ndarray:
     """Initial gene vectors for a new scLong model (both gene-embedding tables start from these).
 
     Parameters
@@ -210,6 +224,7 @@ def initial_gene_vectors(genes: Sequence[str], dim: int, *, gene2go: Mapping[str
     fill = go_svd_vectors(genes, dim, gene2go=gene2go, seed=seed)
     scale = np.linalg.norm(vectors[found], axis=1).mean() if found.any() else 1.0
     vectors[~found] = fill[~found] * scale
-    logger.info("%d of %d genes are not in the Gene2vec file; they get GO-based vectors", int((~found).sum()),
-                len(genes))
+    logger.info(
+        "%d of %d genes are not in the Gene2vec file; they get GO-based vectors", int((~found).sum()), len(genes)
+    )
     return vectors

@@ -17,8 +17,9 @@ if TYPE_CHECKING:  # pragma: no cover
 def _frame(rows: dict[str, np.ndarray], genes: Sequence[str]) -> pd.DataFrame:
     import pandas as pd
 
-    return pd.DataFrame(np.vstack(list(rows.values())) if rows else np.zeros((0, len(genes))),
-                        index=list(rows), columns=list(genes))
+    return pd.DataFrame(
+        np.vstack(list(rows.values())) if rows else np.zeros((0, len(genes))), index=list(rows), columns=list(genes)
+    )
 
 
 def no_change_prediction(control: pd.Series, conditions: Sequence[str]) -> pd.DataFrame:
@@ -63,8 +64,9 @@ def mean_change_prediction(control: pd.Series, training: Any, conditions: Sequen
     return _frame({c: base + shift for c in conditions}, control.index)
 
 
-def additive_prediction(control: pd.Series, singles: Any, conditions: Sequence[str], *,
-                        control_name: str = "ctrl") -> pd.DataFrame:
+def additive_prediction(
+    control: pd.Series, singles: Any, conditions: Sequence[str], *, control_name: str = "ctrl"
+) -> pd.DataFrame:
     """Additive baseline: control plus the sum of the observed single-perturbation changes.
 
     Parameters

@@ -48,8 +48,10 @@ def parse_conditions(conditions: Iterable[str], *, control: str = "ctrl") -> lis
     for condition in conditions:
         genes = parse_condition(condition, control=control)
         if not genes:
-            raise ValueError(f"{condition!r} is the control condition: it is the reference of the predictions "
-                             "(uns['control_mean']), not a perturbation to predict")
+            raise ValueError(
+                f"{condition!r} is the control condition: it is the reference of the predictions "
+                "(uns['control_mean']), not a perturbation to predict"
+            )
         if len(genes) > 2:
             raise ValueError(f"{condition!r}: only single and double perturbations are supported")
         parsed.append(genes)

@@ -94,8 +94,9 @@ def top_de_genes(
     return result
 
 
-def de_gene_indices(group: np.ndarray, reference: np.ndarray, n_genes: int = 20, *,
-                    method: str = "t-test") -> np.ndarray:
+def de_gene_indices(
+    group: np.ndarray, reference: np.ndarray, n_genes: int = 20, *, method: str = "t-test"
+) -> np.ndarray:
     """Column indices of the top DE genes of ``group`` (cells x genes) against ``reference`` cells.
 
     Parameters

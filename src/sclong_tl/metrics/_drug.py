@@ -11,8 +11,7 @@ def _pair(target: Any, prediction: Any) -> tuple[np.ndarray, np.ndarray]:
     target = np.asarray(target, dtype=np.float64).ravel()
     prediction = np.asarray(prediction, dtype=np.float64).ravel()
     if target.shape != prediction.shape or target.size < 2:
-        raise ValueError(f"need two equally long vectors of at least 2 values, got {target.size} and "
-                         f"{prediction.size}")
+        raise ValueError(f"need two equally long vectors of at least 2 values, got {target.size} and {prediction.size}")
     if not (np.isfinite(target).all() and np.isfinite(prediction).all()):
         raise ValueError("targets and predictions must be finite")
     return target, prediction
@@ -35,9 +34,12 @@ def response_scores(target: Any, prediction: Any) -> dict[str, float]:
     from scipy import stats
 
     target, prediction = _pair(target, prediction)
-    return {"pearson": float(stats.pearsonr(target, prediction)[0]),
-            "spearman": float(stats.spearmanr(target, prediction)[0]),
-            "rmse": float(np.sqrt(np.mean((target - prediction) ** 2))), "n": int(target.size)}
+    return {
+        "pearson": float(stats.pearsonr(target, prediction)[0]),
+        "spearman": float(stats.spearmanr(target, prediction)[0]),
+        "rmse": float(np.sqrt(np.mean((target - prediction) ** 2))),
+        "n": int(target.size),
+    }
 
 
 def combination_scores(labels: Any, scores: Any) -> dict[str, float]:
@@ -59,5 +61,9 @@ def combination_scores(labels: Any, scores: Any) -> dict[str, float]:
     labels, scores = _pair(labels, scores)
     if not np.isin(labels, (0, 1)).all() or np.unique(labels).size < 2:
         raise ValueError("labels must be 0 / 1 with both classes present")
-    return {"auroc": float(roc_auc_score(labels, scores)), "auprc": float(average_precision_score(labels, scores)),
-            "accuracy": float(np.mean((scores >= 0.5) == (labels == 1))), "n": int(labels.size)}
+    return {
+        "auroc": float(roc_auc_score(labels, scores)),
+        "auprc": float(average_precision_score(labels, scores)),
+        "accuracy": float(np.mean((scores >= 0.5) == (labels == 1))),
+        "n": int(labels.size),
+    }

@@ -29,8 +29,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["aupr_ratio", "candidate_edges", "epr"]
 
 
-def aupr_ratio(net: Any, truth: Any, genes: Sequence[str] | None = None, *, tfs: Iterable[str] | None = None,
-               absolute: bool = True) -> float:
+def aupr_ratio(
+    net: Any, truth: Any, genes: Sequence[str] | None = None, *, tfs: Iterable[str] | None = None, absolute: bool = True
+) -> float:
     """Area under the precision-recall curve of a predicted network over that of a random predictor.
 
     The area is scikit-learn's average precision (the step-wise area, as DeepSEM's and scLong's evaluations
@@ -64,8 +65,9 @@ def aupr_ratio(net: Any, truth: Any, genes: Sequence[str] | None = None, *, tfs:
     return float(average_precision_score(labels, scores) / labels.mean())
 
 
-def epr(net: Any, truth: Any, genes: Sequence[str] | None = None, *, tfs: Iterable[str] | None = None,
-        absolute: bool = True) -> float:
+def epr(
+    net: Any, truth: Any, genes: Sequence[str] | None = None, *, tfs: Iterable[str] | None = None, absolute: bool = True
+) -> float:
     """Early precision ratio: precision among the top-K predicted edges over a random predictor's precision.
 
     K is the number of true candidate edges; a random predictor's precision is the edge density
@@ -90,8 +92,9 @@ def epr(net: Any, truth: Any, genes: Sequence[str] | None = None, *, tfs: Iterab
     return float((hits / k) / labels.mean())
 
 
-def candidate_edges(net: Any, truth: Any, genes: Sequence[str] | None = None, *, tfs: Iterable[str] | None = None,
-                    absolute: bool = True) -> pd.DataFrame:
+def candidate_edges(
+    net: Any, truth: Any, genes: Sequence[str] | None = None, *, tfs: Iterable[str] | None = None, absolute: bool = True
+) -> pd.DataFrame:
     """The candidate edges of an evaluation with their labels and the prediction's scores.
 
     Parameters
@@ -112,8 +115,9 @@ def candidate_edges(net: Any, truth: Any, genes: Sequence[str] | None = None, *,
 
 
 # ------------------------------------------------------------------------------------------------- helpers
-def _evaluate(net: Any, truth: Any, genes: Sequence[str] | None, *, tfs: Iterable[str] | None,
-              absolute: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _evaluate(
+    net: Any, truth: Any, genes: Sequence[str] | None, *, tfs: Iterable[str] | None, absolute: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Sources, targets, 0/1 labels and float scores of the candidate edges."""
     import pandas as pd
 
@@ -137,8 +141,9 @@ def _evaluate(net: Any, truth: Any, genes: Sequence[str] | None, *, tfs: Iterabl
     return sources, targets, labels, scores
 
 
-def _candidate_pairs(truth: Any, genes: Sequence[str] | None, tfs: Iterable[str] | None
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def _candidate_pairs(
+    truth: Any, genes: Sequence[str] | None, tfs: Iterable[str] | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Sources and targets of the candidate edges (sorted, self edges excluded)."""
     truth_sources, truth_targets = _truth_columns(truth)
     evaluated = set(truth_sources) | set(truth_targets)
@@ -147,8 +152,10 @@ def _candidate_pairs(truth: Any, genes: Sequence[str] | None, tfs: Iterable[str]
     candidate_sources = set(truth_sources) if tfs is None else {str(tf) for tf in tfs}
     candidate_sources &= evaluated
     if not candidate_sources or len(evaluated) < 2:
-        raise ValueError(f"too few candidate edges: {len(candidate_sources)} sources among {len(evaluated)} "
-                         "evaluated genes (check gene names and `genes`)")
+        raise ValueError(
+            f"too few candidate edges: {len(candidate_sources)} sources among {len(evaluated)} "
+            "evaluated genes (check gene names and `genes`)"
+        )
     ordered_sources = np.asarray(sorted(candidate_sources), dtype=object)
     ordered_targets = np.asarray(sorted(evaluated), dtype=object)
     sources = np.repeat(ordered_sources, len(ordered_targets))
@@ -195,9 +202,13 @@ def _as_edge_frame(net: Any, genes: Sequence[str] | None) -> pd.DataFrame:
             if found is None:
                 raise ValueError(f"net has no {name!r} column (columns: {list(net.columns)})")
             columns[name] = found
-        return pd.DataFrame({"source": net[columns["source"]].astype(str).to_numpy(),
-                             "target": net[columns["target"]].astype(str).to_numpy(),
-                             "weight": net[columns["weight"]].to_numpy(dtype=float)})
+        return pd.DataFrame(
+            {
+                "source": net[columns["source"]].astype(str).to_numpy(),
+                "target": net[columns["target"]].astype(str).to_numpy(),
+                "weight": net[columns["weight"]].to_numpy(dtype=float),
+            }
+        )
     if genes is None:
         raise ValueError("genes (the names of the rows and columns) is required when net is a matrix")
     matrix = sparse.coo_matrix(net) if sparse.issparse(net) else sparse.coo_matrix(np.asarray(net, dtype=float))
@@ -205,5 +216,10 @@ def _as_edge_frame(net: Any, genes: Sequence[str] | None) -> pd.DataFrame:
     if matrix.shape != (len(names), len(names)):
         raise ValueError(f"net has shape {matrix.shape} but {len(names)} genes were given")
     keep = matrix.data != 0
-    return pd.DataFrame({"source": names[matrix.row[keep]], "target": names[matrix.col[keep]],
-                         "weight": matrix.data[keep].astype(float)})
+    return pd.DataFrame(
+        {
+            "source": names[matrix.row[keep]],
+            "target": names[matrix.col[keep]],
+            "weight": matrix.data[keep].astype(float),
+        }
+    )

@@ -64,8 +64,9 @@ def silhouette_batch_asw(
         raise ValueError("batch ASW needs cells from at least two batches")
     if not any(np.unique(batch_values[label_values == label]).size > 1 for label in np.unique(label_values)):
         raise ValueError("no label has cells from two batches; batch ASW is undefined")
-    return float(silhouette_batch(X, label_values, batch_values, rescale=rescale, chunk_size=chunk_size,
-                                  metric="euclidean"))
+    return float(
+        silhouette_batch(X, label_values, batch_values, rescale=rescale, chunk_size=chunk_size, metric="euclidean")
+    )
 
 
 def bio_conservation(
@@ -112,8 +113,11 @@ def bio_conservation(
     distances, indices = NearestNeighbors(n_neighbors=n_neighbors).fit(X).kneighbors(X)
     neighbors = NeighborsResults(indices=indices, distances=distances)
     clustering = nmi_ari_cluster_labels_leiden(neighbors, label_values, optimize_resolution=True, seed=seed)
-    return {"label_asw": float(silhouette_label(X, label_values, rescale=True)),
-            "nmi": float(clustering["nmi"]), "ari": float(clustering["ari"])}
+    return {
+        "label_asw": float(silhouette_label(X, label_values, rescale=True)),
+        "nmi": float(clustering["nmi"]),
+        "ari": float(clustering["ari"]),
+    }
 
 
 def _embedding(data: Any, use_rep: str | None) -> np.ndarray:

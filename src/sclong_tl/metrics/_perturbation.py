@@ -42,13 +42,13 @@ def as_profile_frame(profiles: Any, genes: Sequence[str] | None = None) -> pd.Da
     if isinstance(profiles, pd.DataFrame):
         frame = profiles
     elif hasattr(profiles, "obs_names") and hasattr(profiles, "var_names"):
-        frame = pd.DataFrame(dense(profiles.X), index=profiles.obs_names.astype(str),
-                             columns=profiles.var_names.astype(str))
+        frame = pd.DataFrame(
+            dense(profiles.X), index=profiles.obs_names.astype(str), columns=profiles.var_names.astype(str)
+        )
     elif isinstance(profiles, Mapping):
         if genes is None:
             raise ValueError("genes are needed to read profiles given as a mapping")
-        frame = pd.DataFrame({k: np.asarray(v, dtype=np.float64) for k, v in profiles.items()},
-                             index=list(genes)).T
+        frame = pd.DataFrame({k: np.asarray(v, dtype=np.float64) for k, v in profiles.items()}, index=list(genes)).T
     else:
         raise TypeError(f"profiles must be a DataFrame, an AnnData or a mapping, got {type(profiles).__name__}")
     return frame.astype(np.float64)
@@ -98,8 +98,9 @@ def perturbation_scores(
         control = pd.Series(np.asarray(control, dtype=np.float64).ravel(), index=observed.columns)
     missing_genes = [g for g in observed.columns if g not in predicted.columns or g not in control.index]
     if missing_genes:
-        raise ValueError(f"{len(missing_genes)} observed genes lack a prediction or control value, "
-                         f"e.g. {missing_genes[:5]}")
+        raise ValueError(
+            f"{len(missing_genes)} observed genes lack a prediction or control value, e.g. {missing_genes[:5]}"
+        )
     missing = [c for c in predicted.index if c not in observed.index]
     if missing:
         raise ValueError(f"conditions without observed profile: {missing}")
@@ -118,8 +119,11 @@ def perturbation_scores(
             if unknown:
                 raise ValueError(f"DE genes of {condition!r} not among the genes: {unknown[:5]}")
             index = np.array([position[g] for g in de_genes[condition]], dtype=np.int64)
-            row.update(mse_de=float(np.mean((pred[index] - true[index]) ** 2)),
-                       pearson_delta_de=_pearson(pred[index], true[index]), n_de=int(index.size))
+            row.update(
+                mse_de=float(np.mean((pred[index] - true[index]) ** 2)),
+                pearson_delta_de=_pearson(pred[index], true[index]),
+                n_de=int(index.size),
+            )
         rows.append(row)
     return pd.DataFrame(rows, index=pd.Index(predicted.index, name="condition"))
 

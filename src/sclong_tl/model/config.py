@@ -76,8 +76,18 @@ class ScLongConfig:
             raise ValueError(f"top_k must be in [1, n_genes + 1 = {self.n_positions}], got {self.top_k}")
         if self.gene_table_dtype not in ("float32", "float64"):
             raise ValueError(f"gene_table_dtype must be 'float32' or 'float64', got {self.gene_table_dtype!r}")
-        for name in ("base_dim", "large_dim", "large_heads", "large_dim_head", "mini_heads", "mini_dim_head",
-                     "dec_heads", "dec_dim_head", "ff_mult", "expression_hidden"):
+        for name in (
+            "base_dim",
+            "large_dim",
+            "large_heads",
+            "large_dim_head",
+            "mini_heads",
+            "mini_dim_head",
+            "dec_heads",
+            "dec_dim_head",
+            "ff_mult",
+            "expression_hidden",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         # performer-pytorch requires each block's width to split evenly over its heads
@@ -120,15 +130,37 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the bundled default model: full vocabulary, full-length blocks as narrow as "tiny" so that embedding runs
     # at >= 20 cells/s on 2 CPU cores; a wider top-k branch where compute is cheap (512 tokens)
     "sclong-default": dict(
-        n_genes=OFFICIAL_N_GENES, base_dim=16, top_k=512, large_dim=64, large_depth=2, large_heads=4,
-        large_dim_head=16, mini_depth=1, mini_heads=1, mini_dim_head=16, dec_depth=1, dec_heads=1,
-        dec_dim_head=16, expression_hidden=16,
+        n_genes=OFFICIAL_N_GENES,
+        base_dim=16,
+        top_k=512,
+        large_dim=64,
+        large_depth=2,
+        large_heads=4,
+        large_dim_head=16,
+        mini_depth=1,
+        mini_heads=1,
+        mini_dim_head=16,
+        dec_depth=1,
+        dec_heads=1,
+        dec_dim_head=16,
+        expression_hidden=16,
     ),
     # small but complete; pretrains on a 2-core CPU in seconds (tests, quick trials)
     "tiny": dict(
-        n_genes=OFFICIAL_N_GENES, base_dim=16, top_k=256, large_dim=32, large_depth=1, large_heads=2,
-        large_dim_head=16, mini_depth=1, mini_heads=1, mini_dim_head=16, dec_depth=1, dec_heads=1,
-        dec_dim_head=16, expression_hidden=16,
+        n_genes=OFFICIAL_N_GENES,
+        base_dim=16,
+        top_k=256,
+        large_dim=32,
+        large_depth=1,
+        large_heads=2,
+        large_dim_head=16,
+        mini_depth=1,
+        mini_heads=1,
+        mini_dim_head=16,
+        dec_depth=1,
+        dec_heads=1,
+        dec_dim_head=16,
+        expression_hidden=16,
     ),
 }
 
@@ -186,8 +218,7 @@ def count_parameters(config: ScLongConfig) -> int:
     total += config.go_layers * (d * d + d)  # SGConv linear layers
     total += _performer_parameters(d, config.mini_depth, config.mini_heads, config.mini_dim_head, config.ff_mult)
     total += (d * big + big) + 2 * big  # base_to_large, large_in_norm
-    total += _performer_parameters(big, config.large_depth, config.large_heads, config.large_dim_head,
-                                   config.ff_mult)
+    total += _performer_parameters(big, config.large_depth, config.large_heads, config.large_dim_head, config.ff_mult)
     total += (big * d + d) + 2 * d  # large_to_base, its norm
     total += _performer_parameters(d, config.dec_depth, config.dec_heads, config.dec_dim_head, config.ff_mult)
     total += 2 * d + (d + 1)  # decode_norm, exp_to_out

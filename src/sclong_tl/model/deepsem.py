@@ -39,8 +39,9 @@ class DeepSEMLoss(NamedTuple):
 
 
 def _per_gene_mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(n_in, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
-                         nn.Linear(hidden, n_out))
+    return nn.Sequential(
+        nn.Linear(n_in, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, n_out)
+    )
 
 
 class DeepSEM(nn.Module):
@@ -58,8 +59,7 @@ class DeepSEM(nn.Module):
         uses torch's global generator (only then is the global RNG state advanced).
     """
 
-    def __init__(self, adjacency: torch.Tensor, *, hidden: int = 128, generator: torch.Generator | None = None
-                 ) -> None:
+    def __init__(self, adjacency: torch.Tensor, *, hidden: int = 128, generator: torch.Generator | None = None) -> None:
         super().__init__()
         adjacency = torch.as_tensor(adjacency, dtype=torch.float32)
         if adjacency.ndim != 2 or adjacency.shape[0] != adjacency.shape[1] or adjacency.shape[0] < 2:
@@ -98,8 +98,9 @@ class DeepSEM(nn.Module):
             layer = self.grn_layer()
             return layer, torch.linalg.inv(layer)
 
-    def forward(self, x: torch.Tensor, noise: torch.Tensor,
-                frozen: tuple[torch.Tensor, torch.Tensor] | None = None) -> DeepSEMOutput:
+    def forward(
+        self, x: torch.Tensor, noise: torch.Tensor, frozen: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> DeepSEMOutput:
         """Encode, sample and decode a batch of cells.
 
         Parameters
@@ -127,8 +128,9 @@ class DeepSEM(nn.Module):
         reconstruction = self.decoder(hidden.unsqueeze(-1)).squeeze(-1)
         return DeepSEMOutput(reconstruction, mean, log_variance)
 
-    def loss(self, x: torch.Tensor, observed: torch.Tensor, output: DeepSEMOutput, *, alpha: float,
-             beta: float) -> DeepSEMLoss:
+    def loss(
+        self, x: torch.Tensor, observed: torch.Tensor, output: DeepSEMOutput, *, alpha: float, beta: float
+    ) -> DeepSEMLoss:
         """DeepSEM's loss of a batch.
 
         Parameters

@@ -54,8 +54,7 @@ class MoleculeGCN(nn.Module):
         Dropout after every layer but the last.
     """
 
-    def __init__(self, in_features: int, hidden: Sequence[int], *, pooling: str = "mean", dropout: float = 0.0
-                 ) -> None:
+    def __init__(self, in_features: int, hidden: Sequence[int], *, pooling: str = "mean", dropout: float = 0.0) -> None:
         super().__init__()
         from torch_geometric.nn import GCNConv
 
@@ -67,8 +66,7 @@ class MoleculeGCN(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.out_features = widths[-1]
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor, n_graphs: int
-                ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor, n_graphs: int) -> torch.Tensor:
         """``(n_graphs, out_features)`` pooled graph vectors."""
         from torch_geometric.utils import scatter
 
@@ -110,14 +108,23 @@ class DrugResponseNetwork(nn.Module):
 
     POOLS = (2, 3, 3)
 
-    def __init__(self, n_cell_features: int, n_atom_features: int, *, cell_hidden: Sequence[int] = (256, 100),
-                 drug_hidden: Sequence[int] = (100, 100, 100), fusion_width: int = 300,
-                 conv: Sequence[tuple[int, int]] = ((30, 150), (10, 5), (5, 5)), dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        n_cell_features: int,
+        n_atom_features: int,
+        *,
+        cell_hidden: Sequence[int] = (256, 100),
+        drug_hidden: Sequence[int] = (100, 100, 100),
+        fusion_width: int = 300,
+        conv: Sequence[tuple[int, int]] = ((30, 150), (10, 5), (5, 5)),
+        dropout: float = 0.1,
+    ) -> None:
         super().__init__()
         self.cell = mlp([n_cell_features, *cell_hidden], dropout=dropout)
         self.drug = MoleculeGCN(n_atom_features, drug_hidden, pooling="mean", dropout=dropout)
-        self.fuse = nn.Sequential(nn.Linear(cell_hidden[-1] + self.drug.out_features, fusion_width), nn.ReLU(),
-                                  nn.Dropout(dropout))
+        self.fuse = nn.Sequential(
+            nn.Linear(cell_hidden[-1] + self.drug.out_features, fusion_width), nn.ReLU(), nn.Dropout(dropout)
+        )
         layers: list[nn.Module] = []
         channels, length = 1, fusion_width
         for (filters, kernel), pool in zip(conv, self.POOLS, strict=True):
@@ -128,8 +135,9 @@ class DrugResponseNetwork(nn.Module):
         self.cnn = nn.Sequential(*layers, nn.Flatten(), nn.Dropout(dropout))
         self.out = nn.Linear(channels * length, 1)
 
-    def forward(self, cells: torch.Tensor, drugs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-                drug_index: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, cells: torch.Tensor, drugs: tuple[torch.Tensor, torch.Tensor, torch.Tensor], drug_index: torch.Tensor
+    ) -> torch.Tensor:
         """Predicted (standardised) responses ``(pairs,)``.
 
         Parameters
@@ -162,17 +170,25 @@ class DrugCombinationNetwork(nn.Module):
         Dropout probability.
     """
 
-    def __init__(self, n_cell_features: int, n_atom_features: int, *, cell_hidden: Sequence[int] = (512, 256, 128),
-                 drug_hidden: Sequence[int] = (1024, 512, 156), head_hidden: Sequence[int] = (1024, 512, 128),
-                 dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        n_cell_features: int,
+        n_atom_features: int,
+        *,
+        cell_hidden: Sequence[int] = (512, 256, 128),
+        drug_hidden: Sequence[int] = (1024, 512, 156),
+        head_hidden: Sequence[int] = (1024, 512, 128),
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         self.cell = mlp([n_cell_features, *cell_hidden], dropout=dropout)
         self.drug = MoleculeGCN(n_atom_features, drug_hidden, pooling="max", dropout=0.0)
         width = cell_hidden[-1] + 2 * self.drug.out_features
         self.head = nn.Sequential(mlp([width, *head_hidden], dropout=dropout), nn.Linear(head_hidden[-1], 1))
 
-    def forward(self, cells: torch.Tensor, drugs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-                drug_index: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, cells: torch.Tensor, drugs: tuple[torch.Tensor, torch.Tensor, torch.Tensor], drug_index: torch.Tensor
+    ) -> torch.Tensor:
         """Logits ``(examples,)``, the average over both drug orders.
 
         Parameters

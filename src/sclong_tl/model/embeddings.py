@@ -41,15 +41,14 @@ class GOGeneEncoder(nn.Module):
     edge_index: torch.Tensor
     edge_weight: torch.Tensor
 
-    def __init__(self, n_positions: int, dim: int, edge_index: torch.Tensor, edge_weight: torch.Tensor,
-                 n_layers: int = 1) -> None:
+    def __init__(
+        self, n_positions: int, dim: int, edge_index: torch.Tensor, edge_weight: torch.Tensor, n_layers: int = 1
+    ) -> None:
         super().__init__()
         from torch_geometric.nn import SGConv
 
         self.emb = nn.Embedding(n_positions, dim)
-        self.sim_layers = nn.ModuleList(
-            SGConv(dim, dim, K=1, add_self_loops=False) for _ in range(n_layers)
-        )
+        self.sim_layers = nn.ModuleList(SGConv(dim, dim, K=1, add_self_loops=False) for _ in range(n_layers))
         edge_index = torch.as_tensor(edge_index, dtype=torch.long)
         edge_weight = torch.as_tensor(edge_weight, dtype=torch.float32)
         if edge_index.ndim != 2 or edge_index.shape[0] != 2 or edge_index.shape[1] != edge_weight.shape[0]:

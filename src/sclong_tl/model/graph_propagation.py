@@ -33,8 +33,7 @@ class NormalizedGraph(nn.Module):
 
         edge_index = torch.as_tensor(edge_index, dtype=torch.long)
         edge_weight = torch.as_tensor(edge_weight, dtype=torch.float32)
-        normalized_index, normalized_weight = gcn_norm(edge_index, edge_weight, num_nodes=n_nodes,
-                                                       add_self_loops=True)
+        normalized_index, normalized_weight = gcn_norm(edge_index, edge_weight, num_nodes=n_nodes, add_self_loops=True)
         source, target = normalized_index
         order = torch.argsort(target * n_nodes + source)  # grouped by target, sources ascending
         counts = torch.bincount(target, minlength=n_nodes)
@@ -52,8 +51,11 @@ class NormalizedGraph(nn.Module):
         starts = self.row_pointer[nodes]
         counts = self.row_pointer[nodes + 1] - starts
         offsets = counts.cumsum(0) - counts
-        edges = (torch.arange(int(counts.sum()), device=nodes.device) - torch.repeat_interleave(offsets, counts)
-                 + torch.repeat_interleave(starts, counts))
+        edges = (
+            torch.arange(int(counts.sum()), device=nodes.device)
+            - torch.repeat_interleave(offsets, counts)
+            + torch.repeat_interleave(starts, counts)
+        )
         target_position = torch.repeat_interleave(torch.arange(len(nodes), device=nodes.device), counts)
         return target_position, self.source[edges], self.weight[edges]
 

@@ -98,8 +98,15 @@ class ScLongPerformer(Performer):
         feature_redraw_interval: int = 1000,
     ) -> None:
         super().__init__(
-            dim, depth, heads, dim_head, nb_features=nb_features, ff_mult=ff_mult,
-            feature_redraw_interval=feature_redraw_interval, qkv_bias=False, attn_out_bias=True,
+            dim,
+            depth,
+            heads,
+            dim_head,
+            nb_features=nb_features,
+            ff_mult=ff_mult,
+            feature_redraw_interval=feature_redraw_interval,
+            qkv_bias=False,
+            attn_out_bias=True,
         )
         for attention_block, _ in self.net.layers:
             attention = attention_block.fn
@@ -152,8 +159,7 @@ class ScLongPerformer(Performer):
             return performer_stack(self.net.layers, x, query_index)
         # inference: the same residual stack, fused in place (performer_inference.py); the residual stream is
         # float32 also under bfloat16 autocast (the layers' outputs are added to it unrounded)
-        x = x.to(dtype=torch.promote_types(x.dtype, torch.float32), memory_format=torch.contiguous_format,
-                 copy=True)
+        x = x.to(dtype=torch.promote_types(x.dtype, torch.float32), memory_format=torch.contiguous_format, copy=True)
         for attention_block, feed_forward_block in self.net.layers:
             attention_residual_(attention_block, x)
             feed_forward_residual_(feed_forward_block, x)

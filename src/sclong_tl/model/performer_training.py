@@ -37,8 +37,7 @@ def _key_value_weights(attention: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return weight, torch.cat([k_bias, v_bias.view(-1)])
 
 
-def attention_output(attention_block: Any, x: torch.Tensor, query_index: torch.Tensor | None = None
-                     ) -> torch.Tensor:
+def attention_output(attention_block: Any, x: torch.Tensor, query_index: torch.Tensor | None = None) -> torch.Tensor:
     """``attention_block(x)`` (without the residual), at all tokens or at ``query_index`` only.
 
     Parameters
@@ -76,8 +75,7 @@ def attention_output(attention_block: Any, x: torch.Tensor, query_index: torch.T
     return attention.to_out(out.transpose(1, 2).reshape(cells, normed.shape[1], heads * dim_head))
 
 
-def performer_stack(layers: nn.ModuleList, x: torch.Tensor, query_index: torch.Tensor | None = None
-                    ) -> torch.Tensor:
+def performer_stack(layers: nn.ModuleList, x: torch.Tensor, query_index: torch.Tensor | None = None) -> torch.Tensor:
     """A pre-LayerNorm Performer stack with gradients, the last layer optionally at ``query_index`` only.
 
     Parameters

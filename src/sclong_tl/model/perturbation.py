@@ -69,8 +69,17 @@ class PerturbationNetwork(nn.Module):
         SGConv layers over the GO graph.
     """
 
-    def __init__(self, n_genes: int, representation_dim: int, n_nodes: int, edge_index: torch.Tensor,
-                 edge_weight: torch.Tensor, *, hidden_size: int = 64, go_layers: int = 1) -> None:
+    def __init__(
+        self,
+        n_genes: int,
+        representation_dim: int,
+        n_nodes: int,
+        edge_index: torch.Tensor,
+        edge_weight: torch.Tensor,
+        *,
+        hidden_size: int = 64,
+        go_layers: int = 1,
+    ) -> None:
         super().__init__()
         from torch_geometric.nn import SGConv
 
@@ -129,8 +138,13 @@ class PerturbationNetwork(nn.Module):
                 x = torch.relu(x)
         return x[torch.searchsorted(fields[-1], nodes)]
 
-    def forward(self, representations: torch.Tensor, control: torch.Tensor, perturbed_nodes: torch.Tensor,
-                perturbed_genes: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        representations: torch.Tensor,
+        control: torch.Tensor,
+        perturbed_nodes: torch.Tensor,
+        perturbed_genes: torch.Tensor,
+    ) -> torch.Tensor:
         """Predict the expression of perturbed cells.
 
         Parameters
@@ -166,9 +180,15 @@ class PerturbationNetwork(nn.Module):
         return control + shift
 
 
-def autofocus_direction_loss(prediction: torch.Tensor, target: torch.Tensor, control_mean: torch.Tensor,
-                             groups: torch.Tensor, *, gamma: float = 2.0,
-                             direction_lambda: float = 1e-3) -> torch.Tensor:
+def autofocus_direction_loss(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    control_mean: torch.Tensor,
+    groups: torch.Tensor,
+    *,
+    gamma: float = 2.0,
+    direction_lambda: float = 1e-3,
+) -> torch.Tensor:
     """GEARS' loss: autofocus ``|error|^(2 + gamma)`` plus a direction term, averaged over conditions.
 
     Parameters

@@ -53,8 +53,13 @@ class ScLong(nn.Module):
     ``large_encoder.net.layers.0.0.fn.to_q.weight``, ...).
     """
 
-    def __init__(self, config: ScLongConfig, edge_index: np.ndarray | torch.Tensor,
-                 edge_weight: np.ndarray | torch.Tensor, gene_vectors: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        config: ScLongConfig,
+        edge_index: np.ndarray | torch.Tensor,
+        edge_weight: np.ndarray | torch.Tensor,
+        gene_vectors: np.ndarray | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         d, positions = config.base_dim, config.n_positions
@@ -64,18 +69,25 @@ class ScLong(nn.Module):
         self.token_norm = nn.LayerNorm(d)
         self.mask_emb = nn.Embedding(1, d)
         self.pos_emb = GeneTable(positions, d, dtype=table_dtype)
-        self.go_conv = GOGeneEncoder(positions, d, torch.as_tensor(edge_index), torch.as_tensor(edge_weight),
-                                     n_layers=config.go_layers)
+        self.go_conv = GOGeneEncoder(
+            positions, d, torch.as_tensor(edge_index), torch.as_tensor(edge_weight), n_layers=config.go_layers
+        )
 
         def performer(dim: int, depth: int, heads: int, dim_head: int) -> ScLongPerformer:
-            return ScLongPerformer(dim, depth, heads, dim_head, nb_features=config.features_per_head(dim_head),
-                                   ff_mult=config.ff_mult, feature_redraw_interval=config.feature_redraw_interval)
+            return ScLongPerformer(
+                dim,
+                depth,
+                heads,
+                dim_head,
+                nb_features=config.features_per_head(dim_head),
+                ff_mult=config.ff_mult,
+                feature_redraw_interval=config.feature_redraw_interval,
+            )
 
         self.mini_encoder = performer(d, config.mini_depth, config.mini_heads, config.mini_dim_head)
         self.base_to_large = nn.Linear(d, config.large_dim)
         self.large_in_norm = nn.LayerNorm(config.large_dim)
-        self.large_encoder = performer(config.large_dim, config.large_depth, config.large_heads,
-                                       config.large_dim_head)
+        self.large_encoder = performer(config.large_dim, config.large_depth, config.large_heads, config.large_dim_head)
         self.large_to_base = nn.Linear(config.large_dim, d)
         self.large_to_base_out_norm = nn.LayerNorm(d)
         self.decoder = performer(d, config.dec_depth, config.dec_heads, config.dec_dim_head)
@@ -146,8 +158,13 @@ class ScLong(nn.Module):
             self._table_cache = None
             return self.pos_emb(), self.go_conv()
         sim_layers: nn.ModuleList = self.go_conv.sim_layers
-        params = (self.pos_emb.emb.weight, self.go_conv.emb.weight, *sim_layers.parameters(),
-                  self.go_conv.edge_index, self.go_conv.edge_weight)
+        params = (
+            self.pos_emb.emb.weight,
+            self.go_conv.emb.weight,
+            *sim_layers.parameters(),
+            self.go_conv.edge_index,
+            self.go_conv.edge_weight,
+        )
         key = tuple((p.data_ptr(), p._version, p.device, p.dtype) for p in params)
         if self._table_cache is None or self._table_cache[0] != key:
             self._table_cache = (key, self.pos_emb().detach(), self.go_conv().detach())

@@ -91,15 +91,27 @@ class CellLineFeatures:
         index = {name: row for row, name in enumerate(self.names)}
         unknown = sorted({str(line) for line in lines if str(line) not in index})
         if unknown:
-            raise ValueError(f"{len(unknown)} cell line(s) are not known to the model: {unknown[:10]}; pass their "
-                             f"expression with cells= (an AnnData with these obs_names and the model's genes)")
+            raise ValueError(
+                f"{len(unknown)} cell line(s) are not known to the model: {unknown[:10]}; pass their "
+                f"expression with cells= (an AnnData with these obs_names and the model's genes)"
+            )
         return np.fromiter((index[str(line)] for line in lines), dtype=np.int64, count=len(lines))
 
     # ------------------------------------------------------------------------------------------ building
     @classmethod
-    def from_anndata(cls, adata: AnnData, scfm: ScLongModel | None, *, layer: str | None, gene_key: str | None,
-                     is_counts: bool | None, keep_inputs: bool = False, batch_size: int | None = None,
-                     dtype: str | None = None, progress: bool | None = None) -> CellLineFeatures:
+    def from_anndata(
+        cls,
+        adata: AnnData,
+        scfm: ScLongModel | None,
+        *,
+        layer: str | None,
+        gene_key: str | None,
+        is_counts: bool | None,
+        keep_inputs: bool = False,
+        batch_size: int | None = None,
+        dtype: str | None = None,
+        progress: bool | None = None,
+    ) -> CellLineFeatures:
         """Vectors of the cell lines of ``adata`` (see the module notes)."""
         names = [str(name) for name in adata.obs_names]
         if len(set(names)) != len(names):
@@ -110,20 +122,36 @@ class CellLineFeatures:
             values = np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=np.float32)
             if not np.isfinite(values).all():
                 raise ValueError("the cell-line expression contains NaN or infinite values")
-            return cls(names=names, genes=genes, feature_index=np.arange(len(genes)),
-                       positions=np.zeros(0, dtype=np.int64), values=values, scfm={})
+            return cls(
+                names=names,
+                genes=genes,
+                feature_index=np.arange(len(genes)),
+                positions=np.zeros(0, dtype=np.int64),
+                values=values,
+                scfm={},
+            )
         from sclong_tl.pp import match_genes
 
         match = match_genes(adata, scfm.genes, gene_key=gene_key)
         found = np.flatnonzero(match.var_index >= 0)
         if found.size < len(genes):
-            logger.info("%d of %d genes are not in the scLong vocabulary and are left out of the cell-line vectors",
-                        len(genes) - found.size, len(genes))
+            logger.info(
+                "%d of %d genes are not in the scLong vocabulary and are left out of the cell-line vectors",
+                len(genes) - found.size,
+                len(genes),
+            )
         positions = match.var_index[found]
         inputs = model_inputs(adata, scfm, match, layer=layer, gene_key=gene_key, is_counts=is_counts)
         values = gene_values(scfm, inputs, positions, batch_size=batch_size, dtype=dtype, progress=progress)
-        return cls(names=names, genes=genes, feature_index=found, positions=positions, values=values,
-                   scfm=scfm_record(scfm), inputs=inputs if keep_inputs else None)
+        return cls(
+            names=names,
+            genes=genes,
+            feature_index=found,
+            positions=positions,
+            values=values,
+            scfm=scfm_record(scfm),
+            inputs=inputs if keep_inputs else None,
+        )
 
     def extended(self, other: CellLineFeatures) -> CellLineFeatures:
         """These lines plus ``other``'s (same genes and representation; standardisation kept)."""
@@ -133,50 +161,79 @@ class CellLineFeatures:
         inputs = None
         if self.inputs is not None and other.inputs is not None:
             inputs = np.concatenate([self.inputs, other.inputs[keep]])
-        return CellLineFeatures(names=self.names + [other.names[row] for row in keep], genes=self.genes,
-                                feature_index=self.feature_index, positions=self.positions,
-                                values=np.concatenate([self.values, other.values[keep]]), scfm=self.scfm,
-                                mean=self.mean, scale=self.scale, inputs=inputs)
+        return CellLineFeatures(
+            names=self.names + [other.names[row] for row in keep],
+            genes=self.genes,
+            feature_index=self.feature_index,
+            positions=self.positions,
+            values=np.concatenate([self.values, other.values[keep]]),
+            scfm=self.scfm,
+            mean=self.mean,
+            scale=self.scale,
+            inputs=inputs,
+        )
 
     # ------------------------------------------------------------------------------------------ persistence
     def tensors(self) -> dict[str, torch.Tensor]:
         """The arrays to save."""
         import torch
 
-        return {"cells.values": torch.as_tensor(self.values), "cells.mean": torch.as_tensor(self.mean),
-                "cells.scale": torch.as_tensor(self.scale)}
+        return {
+            "cells.values": torch.as_tensor(self.values),
+            "cells.mean": torch.as_tensor(self.mean),
+            "cells.scale": torch.as_tensor(self.scale),
+        }
 
     def metadata(self) -> dict[str, Any]:
         """The JSON part to save."""
-        return {"names": self.names, "genes": self.genes, "feature_index": self.feature_index.tolist(),
-                "positions": self.positions.tolist(), "scfm": self.scfm}
+        return {
+            "names": self.names,
+            "genes": self.genes,
+            "feature_index": self.feature_index.tolist(),
+            "positions": self.positions.tolist(),
+            "scfm": self.scfm,
+        }
 
     @classmethod
     def from_saved(cls, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> CellLineFeatures:
         """Rebuild from :meth:`tensors` and :meth:`metadata`."""
-        return cls(names=list(metadata["names"]), genes=list(metadata["genes"]),
-                   feature_index=np.asarray(metadata["feature_index"], dtype=np.int64),
-                   positions=np.asarray(metadata["positions"], dtype=np.int64),
-                   values=tensors["cells.values"].numpy(), scfm=dict(metadata["scfm"]),
-                   mean=tensors["cells.mean"].numpy(), scale=tensors["cells.scale"].numpy())
+        return cls(
+            names=list(metadata["names"]),
+            genes=list(metadata["genes"]),
+            feature_index=np.asarray(metadata["feature_index"], dtype=np.int64),
+            positions=np.asarray(metadata["positions"], dtype=np.int64),
+            values=tensors["cells.values"].numpy(),
+            scfm=dict(metadata["scfm"]),
+            mean=tensors["cells.mean"].numpy(),
+            scale=tensors["cells.scale"].numpy(),
+        )
 
 
-def model_inputs(adata: AnnData, scfm: ScLongModel, match: Any, *, layer: str | None, gene_key: str | None,
-                 is_counts: bool | None) -> np.ndarray:
+def model_inputs(
+    adata: AnnData, scfm: ScLongModel, match: Any, *, layer: str | None, gene_key: str | None, is_counts: bool | None
+) -> np.ndarray:
     """``(lines, vocabulary)`` scLong inputs of the cell lines (:func:`sclong_tl.pp.iter_model_inputs`)."""
     from sclong_tl.pp import iter_model_inputs
 
     inputs = np.empty((adata.n_obs, len(scfm.genes)), dtype=np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the coverage warning was issued once by match_genes
-        for start, values in iter_model_inputs(adata, scfm.genes, layer=layer, gene_key=gene_key,
-                                               is_counts=is_counts, gene_match=match):
+        for start, values in iter_model_inputs(
+            adata, scfm.genes, layer=layer, gene_key=gene_key, is_counts=is_counts, gene_match=match
+        ):
             inputs[start : start + len(values)] = values
     return inputs
 
 
-def gene_values(scfm: ScLongModel, inputs: np.ndarray, positions: np.ndarray, *, batch_size: int | None = None,
-                dtype: str | None = None, progress: bool | None = None) -> np.ndarray:
+def gene_values(
+    scfm: ScLongModel,
+    inputs: np.ndarray,
+    positions: np.ndarray,
+    *,
+    batch_size: int | None = None,
+    dtype: str | None = None,
+    progress: bool | None = None,
+) -> np.ndarray:
     """Per-gene representations at ``positions`` mean-pooled over ``d``: ``(lines, len(positions))`` float32."""
     out = np.empty((inputs.shape[0], positions.size), dtype=np.float32)
     for start, representations, _ in scfm.iter_encode(inputs, batch_size=batch_size, dtype=dtype, progress=progress):

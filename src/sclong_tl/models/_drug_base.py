@@ -42,17 +42,34 @@ class DrugModel:
     DRUG_KEYS: ClassVar[tuple[str, ...]] = ()
     TARGET_KEY: ClassVar[str] = ""
 
-    def __init__(self, cells: AnnData | None, model: ScLongModel | str | os.PathLike | None = "default", *,
-                 drugs: Mapping[str, str] | None = None, layer: str | None = None, gene_key: str | None = None,
-                 is_counts: bool | None = None, finetune: bool = False, dropout: float | None = None,
-                 random_state: int = 0, device: str = "auto", batch_size: int | None = None,
-                 dtype: str | None = None, progress: bool | None = None,
-                 features: CellLineFeatures | None = None) -> None:
+    def __init__(
+        self,
+        cells: AnnData | None,
+        model: ScLongModel | str | os.PathLike | None = "default",
+        *,
+        drugs: Mapping[str, str] | None = None,
+        layer: str | None = None,
+        gene_key: str | None = None,
+        is_counts: bool | None = None,
+        finetune: bool = False,
+        dropout: float | None = None,
+        random_state: int = 0,
+        device: str = "auto",
+        batch_size: int | None = None,
+        dtype: str | None = None,
+        progress: bool | None = None,
+        features: CellLineFeatures | None = None,
+    ) -> None:
         import torch
 
         self.init_params: dict[str, Any] = {
-            "layer": layer, "gene_key": gene_key, "is_counts": is_counts, "finetune": bool(finetune),
-            "dropout": dropout, "random_state": int(random_state)}
+            "layer": layer,
+            "gene_key": gene_key,
+            "is_counts": is_counts,
+            "finetune": bool(finetune),
+            "dropout": dropout,
+            "random_state": int(random_state),
+        }
         self.layer, self.gene_key, self.is_counts = layer, gene_key, is_counts
         self.random_state, self.progress = int(random_state), progress
         self.batch_size, self.dtype = batch_size, dtype
@@ -67,9 +84,17 @@ class DrugModel:
                 self.scfm = load_model(model, device=str(self.device))
             elif finetune:
                 raise ValueError("finetune=True needs an scLong model (model=None uses raw expression)")
-            features = CellLineFeatures.from_anndata(cells, self.scfm, layer=layer, gene_key=gene_key,
-                                                     is_counts=is_counts, keep_inputs=finetune,
-                                                     batch_size=batch_size, dtype=dtype, progress=progress)
+            features = CellLineFeatures.from_anndata(
+                cells,
+                self.scfm,
+                layer=layer,
+                gene_key=gene_key,
+                is_counts=is_counts,
+                keep_inputs=finetune,
+                batch_size=batch_size,
+                dtype=dtype,
+                progress=progress,
+            )
         self.features = features
         self.drugs: dict[str, str] = {}
         self.graphs: dict[str, MoleculeGraph] = {}
@@ -105,8 +130,10 @@ class DrugModel:
     # ------------------------------------------------------------------------------------------ description
     def __repr__(self) -> str:
         source = self.features.scfm.get("name", "raw expression")
-        return (f"{type(self).__name__}(cell_lines={len(self.features.names)}, features={self.features.n_features}, "
-                f"drugs={len(self.drugs)}, representation={source!r}, trained={bool(self.history)})")
+        return (
+            f"{type(self).__name__}(cell_lines={len(self.features.names)}, features={self.features.n_features}, "
+            f"drugs={len(self.drugs)}, representation={source!r}, trained={bool(self.history)})"
+        )
 
     @property
     def genes(self) -> list[str]:
@@ -135,8 +162,11 @@ class DrugModel:
         """Register drugs (name -> SMILES); a name already known must keep its SMILES."""
         from sclong_tl.pp._molecules import molecule_graphs
 
-        new = {str(name): smiles for name, smiles in drugs.items()
-               if str(name) not in self.drugs or self.drugs[str(name)] != smiles}
+        new = {
+            str(name): smiles
+            for name, smiles in drugs.items()
+            if str(name) not in self.drugs or self.drugs[str(name)] != smiles
+        }
         clash = [name for name in new if name in self.drugs]
         if clash:
             raise ValueError(f"drug(s) {clash[:5]} are already known with another SMILES")
@@ -149,22 +179,34 @@ class DrugModel:
         scfm = self.scfm
         if self.features.scfm and scfm is None:
             if self.features.scfm.get("finetuned"):
-                raise ValueError("this model fine-tuned scLong, whose weights are not saved with it; it predicts "
-                                 "only for the cell lines it was built on")
+                raise ValueError(
+                    "this model fine-tuned scLong, whose weights are not saved with it; it predicts "
+                    "only for the cell lines it was built on"
+                )
             from ._load import load_model
 
             scfm = load_model(self.features.scfm["name"], device=str(self.device))
             if scfm.sha256 != self.features.scfm.get("sha256"):
-                raise ValueError(f"scLong model {self.features.scfm['name']!r} found with other weights than "
-                                 "this model was built on; pass it with model= to load()")
+                raise ValueError(
+                    f"scLong model {self.features.scfm['name']!r} found with other weights than "
+                    "this model was built on; pass it with model= to load()"
+                )
             self.scfm = scfm
-        other = CellLineFeatures.from_anndata(cells, scfm, layer=self.layer, gene_key=self.gene_key,
-                                              is_counts=self.is_counts, batch_size=self.batch_size, dtype=self.dtype,
-                                              progress=self.progress)
+        other = CellLineFeatures.from_anndata(
+            cells,
+            scfm,
+            layer=self.layer,
+            gene_key=self.gene_key,
+            is_counts=self.is_counts,
+            batch_size=self.batch_size,
+            dtype=self.dtype,
+            progress=self.progress,
+        )
         self.features = self.features.extended(other)
 
-    def examples(self, frame: pd.DataFrame, *, cell_key: str | None, drug_keys: Sequence[str] | None
-                 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def examples(
+        self, frame: pd.DataFrame, *, cell_key: str | None, drug_keys: Sequence[str] | None
+    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Cell rows ``(n,)``, drug indices ``(n, k)`` into :attr:`drug_names`, and the drug names."""
         cell_key = cell_key or self.CELL_KEY
         drug_keys = list(drug_keys or self.DRUG_KEYS)
@@ -176,12 +218,14 @@ class DrugModel:
             raise ValueError(f"{len(unknown)} drug(s) have no SMILES: {unknown[:10]}; pass drugs={{name: smiles}}")
         names = sorted(self.drugs)
         lookup = {name: position for position, name in enumerate(names)}
-        drug_index = np.stack([frame[key].astype(str).map(lookup).to_numpy(dtype=np.int64) for key in drug_keys],
-                              axis=1)
+        drug_index = np.stack(
+            [frame[key].astype(str).map(lookup).to_numpy(dtype=np.int64) for key in drug_keys], axis=1
+        )
         return self.features.rows(frame[cell_key].astype(str).tolist()), drug_index, names
 
-    def batch(self, rows: np.ndarray, drug_index: np.ndarray, names: list[str], cell_values: torch.Tensor
-              ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    def batch(
+        self, rows: np.ndarray, drug_index: np.ndarray, names: list[str], cell_values: torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
         """Network inputs of a batch: cell vectors, the batch's distinct drug graphs, drug positions among them."""
         import torch
 
@@ -192,8 +236,11 @@ class DrugModel:
         positions = torch.as_tensor(inverse.reshape(drug_index.shape), device=self.device)
         if drug_index.shape[1] == 1:
             positions = positions[:, 0]
-        return (cell_values[torch.as_tensor(rows, device=self.device)],
-                (x.to(self.device), edge_index.to(self.device), graph.to(self.device)), positions)
+        return (
+            cell_values[torch.as_tensor(rows, device=self.device)],
+            (x.to(self.device), edge_index.to(self.device), graph.to(self.device)),
+            positions,
+        )
 
     def cell_tensor(self) -> torch.Tensor:
         """Standardised cell-line vectors on the model's device."""
@@ -225,8 +272,9 @@ class DrugModel:
         fit(self, examples, validation=validation, **options)
         return self
 
-    def _outputs(self, frame: pd.DataFrame, *, cell_key: str | None, drug_keys: Sequence[str] | None,
-                 batch_size: int = 1024) -> np.ndarray:
+    def _outputs(
+        self, frame: pd.DataFrame, *, cell_key: str | None, drug_keys: Sequence[str] | None, batch_size: int = 1024
+    ) -> np.ndarray:
         import torch
 
         rows, drug_index, names = self.examples(frame, cell_key=cell_key, drug_keys=drug_keys)
@@ -239,8 +287,15 @@ class DrugModel:
                 out[part] = self.network(*self.batch(rows[part], drug_index[part], names, cells)).float().cpu().numpy()
         return out
 
-    def predict(self, examples: pd.DataFrame, *, cells: AnnData | None = None, drugs: Mapping[str, str] | None = None,
-                cell_key: str | None = None, drug_keys: Sequence[str] | None = None) -> pd.DataFrame:
+    def predict(
+        self,
+        examples: pd.DataFrame,
+        *,
+        cells: AnnData | None = None,
+        drugs: Mapping[str, str] | None = None,
+        cell_key: str | None = None,
+        drug_keys: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
         """Predictions for examples.
 
         Parameters
@@ -272,8 +327,14 @@ class DrugModel:
             result[column] = values
         return pd.DataFrame(result)
 
-    def score(self, examples: pd.DataFrame, *, target_key: str | None = None, cell_key: str | None = None,
-              drug_keys: Sequence[str] | None = None) -> dict[str, float]:
+    def score(
+        self,
+        examples: pd.DataFrame,
+        *,
+        target_key: str | None = None,
+        cell_key: str | None = None,
+        drug_keys: Sequence[str] | None = None,
+    ) -> dict[str, float]:
         """Metrics of the predictions for ``examples`` against their ``target_key`` column (see the subclass)."""
         target_key = target_key or self.TARGET_KEY
         if target_key not in examples.columns:
@@ -294,14 +355,18 @@ class DrugModel:
 
         tensors = {f"network.{k}": v for k, v in self.network.state_dict().items()}
         tensors.update(self.features.tensors())
-        content = {"init_params": self.init_params, "cells": self.features.metadata(), "drugs": self.drugs,
-                   "state": {"history": self.history, "fit_params": self.fit_params,
-                             "target_stats": self.target_stats}}
+        content = {
+            "init_params": self.init_params,
+            "cells": self.features.metadata(),
+            "drugs": self.drugs,
+            "state": {"history": self.history, "fit_params": self.fit_params, "target_stats": self.target_stats},
+        }
         return write_safetensors(path, tensors, kind=self.KIND, content=content)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, model: ScLongModel | str | os.PathLike | None = None,
-             device: str = "auto") -> DrugModel:
+    def load(
+        cls, path: str | os.PathLike, *, model: ScLongModel | str | os.PathLike | None = None, device: str = "auto"
+    ) -> DrugModel:
         """Read a model written by :meth:`save`, through the constructor with the saved init parameters.
 
         Parameters
@@ -325,8 +390,9 @@ class DrugModel:
         init = {**header["init_params"], "finetune": False}
         loaded = cls(None, None, drugs=header["drugs"], device=device, features=features, **init)
         loaded.init_params["finetune"] = header["init_params"]["finetune"]
-        loaded.network.load_state_dict({k.removeprefix("network."): v for k, v in tensors.items()
-                                        if k.startswith("network.")})
+        loaded.network.load_state_dict(
+            {k.removeprefix("network."): v for k, v in tensors.items() if k.startswith("network.")}
+        )
         loaded.network.eval()
         if model is not None:
             from ._load import load_model

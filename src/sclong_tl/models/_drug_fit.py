@@ -21,11 +21,24 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 
-def fit(model: DrugModel, examples: pd.DataFrame, *, validation: pd.DataFrame | None = None,
-        max_epochs: int = 100, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0,
-        patience: int = 10, validation_fraction: float = 0.1, finetune_lr: float = 1e-5,
-        cell_key: str | None = None, drug_keys: Sequence[str] | None = None, target_key: str | None = None,
-        drugs: Mapping[str, str] | None = None, progress: bool | None = None) -> None:
+def fit(
+    model: DrugModel,
+    examples: pd.DataFrame,
+    *,
+    validation: pd.DataFrame | None = None,
+    max_epochs: int = 100,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    patience: int = 10,
+    validation_fraction: float = 0.1,
+    finetune_lr: float = 1e-5,
+    cell_key: str | None = None,
+    drug_keys: Sequence[str] | None = None,
+    target_key: str | None = None,
+    drugs: Mapping[str, str] | None = None,
+    progress: bool | None = None,
+) -> None:
     """Train ``model.network`` (and scLong when the model was built with ``finetune=True``).
 
     Parameters
@@ -94,18 +107,23 @@ def fit(model: DrugModel, examples: pd.DataFrame, *, validation: pd.DataFrame | 
         optimiser = torch.optim.Adam(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=weight_decay)
         history: list[dict[str, float]] = []
         best_loss, best_state, stale = math.inf, None, 0
-        with progress_bar(range(max_epochs), enabled=model.progress if progress is None else progress,
-                          desc=type(model).__name__, unit="epoch") as bar:
+        with progress_bar(
+            range(max_epochs),
+            enabled=model.progress if progress is None else progress,
+            desc=type(model).__name__,
+            unit="epoch",
+        ) as bar:
             for epoch in bar:
                 model.network.train()
-                train_loss = _epoch(model, train, optimiser, rng.permutation(len(train["rows"])), batch_size,
-                                    finetune)
+                train_loss = _epoch(model, train, optimiser, rng.permutation(len(train["rows"])), batch_size, finetune)
                 validation_loss = _evaluate(model, held_out, finetune)
                 history.append({"epoch": epoch, "train_loss": train_loss, "validation_loss": validation_loss})
                 bar.set_postfix(train=f"{train_loss:.4f}", validation=f"{validation_loss:.4f}")
                 if not math.isfinite(validation_loss):
-                    raise ValueError(f"training diverged at epoch {epoch} (validation loss {validation_loss}); "
-                                     "lower lr= or check the inputs")
+                    raise ValueError(
+                        f"training diverged at epoch {epoch} (validation loss {validation_loss}); "
+                        "lower lr= or check the inputs"
+                    )
                 if validation_loss < best_loss - 1e-6:
                     best_loss, stale = validation_loss, 0
                     best_state = _snapshot(model, finetune)
@@ -119,17 +137,37 @@ def fit(model: DrugModel, examples: pd.DataFrame, *, validation: pd.DataFrame | 
     if finetune:
         _finish_finetuning(model, best_state["scfm"])
     model.history = history
-    model.fit_params = {"max_epochs": max_epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
-                        "patience": patience, "validation_fraction": validation_fraction, "finetune_lr": finetune_lr,
-                        "n_train": len(train["rows"]), "n_validation": len(held_out["rows"]),
-                        "best_epoch": int(np.argmin([h["validation_loss"] for h in history])),
-                        "epochs_run": len(history)}
-    logger.info("%s: trained %d epochs, best validation loss %.4f (epoch %d)", type(model).__name__, len(history),
-                best_loss, model.fit_params["best_epoch"])
+    model.fit_params = {
+        "max_epochs": max_epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "patience": patience,
+        "validation_fraction": validation_fraction,
+        "finetune_lr": finetune_lr,
+        "n_train": len(train["rows"]),
+        "n_validation": len(held_out["rows"]),
+        "best_epoch": int(np.argmin([h["validation_loss"] for h in history])),
+        "epochs_run": len(history),
+    }
+    logger.info(
+        "%s: trained %d epochs, best validation loss %.4f (epoch %d)",
+        type(model).__name__,
+        len(history),
+        best_loss,
+        model.fit_params["best_epoch"],
+    )
 
 
-def _prepared(model: DrugModel, frame: pd.DataFrame, cell_key: str | None, drug_keys: Sequence[str] | None,
-              target_key: str, *, fit_stats: bool) -> dict[str, Any]:
+def _prepared(
+    model: DrugModel,
+    frame: pd.DataFrame,
+    cell_key: str | None,
+    drug_keys: Sequence[str] | None,
+    target_key: str,
+    *,
+    fit_stats: bool,
+) -> dict[str, Any]:
     import torch
 
     rows, drug_index, names = model.examples(frame, cell_key=cell_key, drug_keys=drug_keys)
@@ -160,8 +198,14 @@ def _cell_values(model: DrugModel, rows: np.ndarray, finetune: bool) -> tuple[to
     return (values - mean) / scale, inverse
 
 
-def _epoch(model: DrugModel, data: dict[str, Any], optimiser: torch.optim.Optimizer, order: np.ndarray,
-           batch_size: int, finetune: bool) -> float:
+def _epoch(
+    model: DrugModel,
+    data: dict[str, Any],
+    optimiser: torch.optim.Optimizer,
+    order: np.ndarray,
+    batch_size: int,
+    finetune: bool,
+) -> float:
     total, count = 0.0, 0
     cells = None if finetune else model.cell_tensor()
     for start in range(0, len(order), batch_size):
@@ -219,6 +263,7 @@ def _finish_finetuning(model: DrugModel, scfm_state: dict[str, Any]) -> None:
     assert model.scfm is not None and model.features.inputs is not None
     model.scfm.module.load_state_dict(scfm_state)
     model.scfm.module.eval()
-    model.features.values = gene_values(model.scfm, model.features.inputs, model.features.positions,
-                                        batch_size=model.batch_size, dtype=model.dtype)
+    model.features.values = gene_values(
+        model.scfm, model.features.inputs, model.features.positions, batch_size=model.batch_size, dtype=model.dtype
+    )
     model.features.scfm = {**model.features.scfm, "finetuned": True}

@@ -11,8 +11,9 @@ from ._sclong import ScLongModel
 DEFAULT_ALIASES = ("default", "sclong-default")
 
 
-def load_model(name_or_path: str | os.PathLike | ScLongModel = "default", *, device: str = "auto",
-               dtype: str | None = None) -> ScLongModel:
+def load_model(
+    name_or_path: str | os.PathLike | ScLongModel = "default", *, device: str = "auto", dtype: str | None = None
+) -> ScLongModel:
     """Load an scLong model (what every tool's ``model=`` argument goes through).
 
     Parameters
@@ -45,8 +46,9 @@ def load_model(name_or_path: str | os.PathLike | ScLongModel = "default", *, dev
     if isinstance(name_or_path, ScLongModel):
         return name_or_path.to(None if device == "auto" else device, dtype=dtype)
     if not isinstance(name_or_path, str | os.PathLike):
-        raise TypeError(f"model must be an ScLongModel, a checkpoint path or a model name, got "
-                        f"{type(name_or_path).__name__}")
+        raise TypeError(
+            f"model must be an ScLongModel, a checkpoint path or a model name, got {type(name_or_path).__name__}"
+        )
     path = Path(os.fspath(name_or_path)).expanduser()
     if path.is_dir():
         raise FileNotFoundError(f"{path} is a directory, not a model file (a .safetensors file or a registered name)")

@@ -97,12 +97,25 @@ class PerturbationModel:
         Per-epoch training loss and validation score of the last :meth:`fit`.
     """
 
-    def __init__(self, adata: AnnData | None, model: ScLongModel | str | os.PathLike | None = "default", *,
-                 condition_key: str = "condition", control: str = "ctrl", n_control_cells: int = 300,
-                 representation: str = "per_cell", hidden_size: int = 64, go_layers: int = 1,
-                 layer: str | None = None, gene_key: str | None = None, values: str = "auto",
-                 is_counts: bool | None = None, random_state: int = 0, progress: bool | None = None,
-                 controls: ControlCells | None = None) -> None:
+    def __init__(
+        self,
+        adata: AnnData | None,
+        model: ScLongModel | str | os.PathLike | None = "default",
+        *,
+        condition_key: str = "condition",
+        control: str = "ctrl",
+        n_control_cells: int = 300,
+        representation: str = "per_cell",
+        hidden_size: int = 64,
+        go_layers: int = 1,
+        layer: str | None = None,
+        gene_key: str | None = None,
+        values: str = "auto",
+        is_counts: bool | None = None,
+        random_state: int = 0,
+        progress: bool | None = None,
+        controls: ControlCells | None = None,
+    ) -> None:
         import torch
 
         from sclong_tl.model.perturbation import PerturbationNetwork
@@ -110,10 +123,18 @@ class PerturbationModel:
         from ._load import load_model
 
         self.init_params: dict[str, Any] = {
-            "condition_key": condition_key, "control": control, "n_control_cells": int(n_control_cells),
-            "representation": representation, "hidden_size": int(hidden_size), "go_layers": int(go_layers),
-            "layer": layer, "gene_key": gene_key, "values": values, "is_counts": is_counts,
-            "random_state": int(random_state)}
+            "condition_key": condition_key,
+            "control": control,
+            "n_control_cells": int(n_control_cells),
+            "representation": representation,
+            "hidden_size": int(hidden_size),
+            "go_layers": int(go_layers),
+            "layer": layer,
+            "gene_key": gene_key,
+            "values": values,
+            "is_counts": is_counts,
+            "random_state": int(random_state),
+        }
         self.condition_key, self.control, self.layer, self.gene_key = condition_key, control, layer, gene_key
         self.representation, self.random_state = representation, int(random_state)
         self.progress = progress
@@ -121,9 +142,19 @@ class PerturbationModel:
             if adata is None or model is None:
                 raise ValueError("PerturbationModel needs adata and model (or prepared controls)")
             controls = ControlCells.from_anndata(
-                adata, load_model(model), condition_key=condition_key, control=control,
-                n_control_cells=n_control_cells, representation=representation, layer=layer, gene_key=gene_key,
-                is_counts=is_counts, values=values, random_state=self.random_state, progress=progress)
+                adata,
+                load_model(model),
+                condition_key=condition_key,
+                control=control,
+                n_control_cells=n_control_cells,
+                representation=representation,
+                layer=layer,
+                gene_key=gene_key,
+                is_counts=is_counts,
+                values=values,
+                random_state=self.random_state,
+                progress=progress,
+            )
         self.controls = controls
         self.adata: AnnData | None = None
         if adata is not None:
@@ -132,17 +163,24 @@ class PerturbationModel:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.random_state)
             self.network = PerturbationNetwork(
-                len(controls.genes), int(controls.scfm["base_dim"]), len(controls.node_genes),
-                torch.as_tensor(controls.edge_index), torch.as_tensor(controls.edge_weight),
-                hidden_size=hidden_size, go_layers=go_layers)
+                len(controls.genes),
+                int(controls.scfm["base_dim"]),
+                len(controls.node_genes),
+                torch.as_tensor(controls.edge_index),
+                torch.as_tensor(controls.edge_weight),
+                hidden_size=hidden_size,
+                go_layers=go_layers,
+            )
         self.trained_conditions: list[str] = []
         self.history: list[dict[str, float]] = []
         self.fit_params: dict[str, Any] = {}
 
     def __repr__(self) -> str:
-        return (f"PerturbationModel(genes={len(self.genes)}, control_cells={len(self.controls.expression)}, "
-                f"representation={self.representation!r}, scLong={self.controls.scfm['name']!r}, "
-                f"trained_conditions={len(self.trained_conditions)})")
+        return (
+            f"PerturbationModel(genes={len(self.genes)}, control_cells={len(self.controls.expression)}, "
+            f"representation={self.representation!r}, scLong={self.controls.scfm['name']!r}, "
+            f"trained_conditions={len(self.trained_conditions)})"
+        )
 
     # ------------------------------------------------------------------------------------- views of controls
     @property
@@ -158,9 +196,13 @@ class PerturbationModel:
     @property
     def config(self) -> dict[str, int]:
         """Shape of the network."""
-        return {"hidden_size": self.init_params["hidden_size"], "go_layers": self.init_params["go_layers"],
-                "representation_dim": int(self.controls.scfm["base_dim"]),
-                "n_nodes": len(self.controls.node_genes), "n_genes": len(self.genes)}
+        return {
+            "hidden_size": self.init_params["hidden_size"],
+            "go_layers": self.init_params["go_layers"],
+            "representation_dim": int(self.controls.scfm["base_dim"]),
+            "n_nodes": len(self.controls.node_genes),
+            "n_genes": len(self.genes),
+        }
 
     def validate_genes(self, adata: AnnData) -> None:
         """Check that ``adata`` measures the model's genes in the model's order (scvi's ``_validate_var_names``).
@@ -188,10 +230,14 @@ class PerturbationModel:
             if outside:
                 reasons.append(f"not in the scLong vocabulary: {outside}")
             if isolated:
-                reasons.append(f"no GO-graph edge to another gene (no GO annotations shared with Jaccard index above "
-                               f"the graph's threshold): {isolated}")
-            raise ValueError("cannot predict perturbations of genes outside the GO gene graph, because the model "
-                             "reaches a perturbed gene only through its GO neighbours; " + "; ".join(reasons))
+                reasons.append(
+                    f"no GO-graph edge to another gene (no GO annotations shared with Jaccard index above "
+                    f"the graph's threshold): {isolated}"
+                )
+            raise ValueError(
+                "cannot predict perturbations of genes outside the GO gene graph, because the model "
+                "reaches a perturbed gene only through its GO neighbours; " + "; ".join(reasons)
+            )
         nodes = np.full((len(parsed), 2), -1, dtype=np.int64)
         self_perturbed = np.zeros((len(parsed), len(self.genes)), dtype=np.float32)
         for row, genes in enumerate(parsed):
@@ -216,14 +262,14 @@ class PerturbationModel:
         return out
 
     # ---------------------------------------------------------------------------------------- network
-    def forward(self, tensors: dict[str, torch.Tensor], pairing: torch.Tensor, groups: torch.Tensor
-                ) -> torch.Tensor:
+    def forward(self, tensors: dict[str, torch.Tensor], pairing: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
         """Predicted profiles of examples: control cells ``pairing`` under the conditions ``groups``."""
         representations = tensors["representations"]
         if representations.shape[0] > 1:
             representations = representations[pairing]
-        return self.network(representations, tensors["control"][pairing], tensors["nodes"][groups],
-                            tensors["self_perturbed"][groups])
+        return self.network(
+            representations, tensors["control"][pairing], tensors["nodes"][groups], tensors["self_perturbed"][groups]
+        )
 
     def mean_profiles(self, tensors: dict[str, torch.Tensor], groups: Sequence[int]) -> np.ndarray:
         """Predicted mean profile of each condition index, averaged over all drawn control cells."""
@@ -243,10 +289,13 @@ class PerturbationModel:
         """The network's inputs for conditions resolved by :meth:`resolve`."""
         import torch
 
-        return {"nodes": torch.as_tensor(nodes), "self_perturbed": torch.as_tensor(self_perturbed),
-                "control": torch.as_tensor(self.controls.expression),
-                "representations": torch.as_tensor(self.controls.representations),
-                "control_mean": torch.as_tensor(self.control_mean)}
+        return {
+            "nodes": torch.as_tensor(nodes),
+            "self_perturbed": torch.as_tensor(self_perturbed),
+            "control": torch.as_tensor(self.controls.expression),
+            "representations": torch.as_tensor(self.controls.representations),
+            "control_mean": torch.as_tensor(self.control_mean),
+        }
 
     # ---------------------------------------------------------------------------------------- fitting
     def fit(self, conditions: Sequence[str] | None = None, **options: Any) -> PerturbationModel:
@@ -299,8 +348,10 @@ class PerturbationModel:
         canonical, nodes, self_perturbed = self.resolve(conditions)
         profiles = self.mean_profiles(self.tensors(nodes, self_perturbed), range(len(conditions)))
         profiles = profiles.astype(np.float32)
-        obs = pd.DataFrame({"condition": canonical, "seen": self.seen_categories(canonical)},
-                           index=pd.Index([str(c) for c in conditions]))
+        obs = pd.DataFrame(
+            {"condition": canonical, "seen": self.seen_categories(canonical)},
+            index=pd.Index([str(c) for c in conditions]),
+        )
         result = ad.AnnData(X=profiles, obs=obs, var=pd.DataFrame(index=pd.Index(self.genes)))
         result.layers["delta"] = profiles - self.control_mean.astype(np.float32)
         result.uns["control_mean"] = self.control_mean.astype(np.float32)
@@ -324,9 +375,15 @@ class PerturbationModel:
 
         tensors = {f"network.{k}": v for k, v in self.network.state_dict().items()}
         tensors.update(self.controls.tensors())
-        content = {"init_params": self.init_params, "controls": self.controls.metadata(),
-                   "state": {"trained_conditions": self.trained_conditions, "history": self.history,
-                             "fit_params": self.fit_params}}
+        content = {
+            "init_params": self.init_params,
+            "controls": self.controls.metadata(),
+            "state": {
+                "trained_conditions": self.trained_conditions,
+                "history": self.history,
+                "fit_params": self.fit_params,
+            },
+        }
         return write_safetensors(path, tensors, kind=KIND, content=content)
 
     @classmethod
@@ -352,8 +409,9 @@ class PerturbationModel:
             header = _from_first_layout(header)
         controls = ControlCells.from_saved(tensors, header["controls"])
         model = cls(adata, None, **header["init_params"], controls=controls)
-        model.network.load_state_dict({k.removeprefix("network."): v for k, v in tensors.items()
-                                       if k.startswith("network.")})
+        model.network.load_state_dict(
+            {k.removeprefix("network."): v for k, v in tensors.items() if k.startswith("network.")}
+        )
         model.network.eval()
         state = header["state"]
         model.trained_conditions, model.history = list(state["trained_conditions"]), list(state["history"])
@@ -363,11 +421,18 @@ class PerturbationModel:
 
 def _from_first_layout(meta: dict[str, Any]) -> dict[str, Any]:
     """The header of a file of the first layout (``sclong_tl.perturbation/1``) in the current shape."""
-    init_params = {"condition_key": meta["condition_key"], "control": meta["control"],
-                   "n_control_cells": meta["n_control_cells"], "representation": meta["representation"],
-                   "hidden_size": meta["config"]["hidden_size"], "go_layers": meta["config"]["go_layers"],
-                   "layer": None, "gene_key": None, "is_counts": meta["is_counts"],
-                   "random_state": meta["random_state"]}
+    init_params = {
+        "condition_key": meta["condition_key"],
+        "control": meta["control"],
+        "n_control_cells": meta["n_control_cells"],
+        "representation": meta["representation"],
+        "hidden_size": meta["config"]["hidden_size"],
+        "go_layers": meta["config"]["go_layers"],
+        "layer": None,
+        "gene_key": None,
+        "is_counts": meta["is_counts"],
+        "random_state": meta["random_state"],
+    }
     controls = {key: meta[key] for key in ("genes", "var_index", "node_genes", "is_counts", "scfm")}
     state = {key: meta[key] for key in ("trained_conditions", "history", "fit_params")}
     return {"init_params": init_params, "controls": controls, "state": state}

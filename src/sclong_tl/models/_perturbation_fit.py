@@ -22,11 +22,23 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 
-def fit(model: PerturbationModel, conditions: Sequence[str] | None = None, *, max_epochs: int = 20,
-        batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 5e-4, lr_decay: float = 0.5,
-        patience: int = 5, validation_fraction: float = 0.1, max_cells_per_condition: int | None = None,
-        gamma: float = 2.0, direction_lambda: float = 1e-3, n_de_genes: int = 20,
-        progress: bool | None = None) -> None:
+def fit(
+    model: PerturbationModel,
+    conditions: Sequence[str] | None = None,
+    *,
+    max_epochs: int = 20,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    weight_decay: float = 5e-4,
+    lr_decay: float = 0.5,
+    patience: int = 5,
+    validation_fraction: float = 0.1,
+    max_cells_per_condition: int | None = None,
+    gamma: float = 2.0,
+    direction_lambda: float = 1e-3,
+    n_de_genes: int = 20,
+    progress: bool | None = None,
+) -> None:
     """Train ``model.network`` on the cells of ``conditions``, keeping the best validation epoch's weights.
 
     Parameters
@@ -70,8 +82,10 @@ def fit(model: PerturbationModel, conditions: Sequence[str] | None = None, *, ma
     examples = training_examples(model, conditions, max_cells_per_condition=max_cells_per_condition, rng=rng)
     n_conditions = len(examples.conditions)
     train_mask, validation = validation_split(examples.group, n_conditions, validation_fraction, rng)
-    validation_de = {index: de_gene_indices(examples.target[rows], model.controls.expression, n_de_genes)
-                     for index, rows in validation.items()}
+    validation_de = {
+        index: de_gene_indices(examples.target[rows], model.controls.expression, n_de_genes)
+        for index, rows in validation.items()
+    }
     train_examples = np.flatnonzero(train_mask)
     if train_examples.size < 2:
         raise ValueError("fewer than 2 training cells")
@@ -82,8 +96,16 @@ def fit(model: PerturbationModel, conditions: Sequence[str] | None = None, *, ma
         optimizer = torch.optim.Adam(model.network.parameters(), lr=lr, weight_decay=weight_decay)
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=lr_decay)
         for epoch in progress_bar(range(max_epochs), enabled=progress, desc="perturbation model", unit="epoch"):
-            loss = train_epoch(model, examples, train_examples, optimizer, rng, batch_size=batch_size,
-                               gamma=gamma, direction_lambda=direction_lambda)
+            loss = train_epoch(
+                model,
+                examples,
+                train_examples,
+                optimizer,
+                rng,
+                batch_size=batch_size,
+                gamma=gamma,
+                direction_lambda=direction_lambda,
+            )
             scheduler.step()
             record = {"epoch": epoch + 1, "loss": loss}
             if validation:
@@ -101,19 +123,30 @@ def fit(model: PerturbationModel, conditions: Sequence[str] | None = None, *, ma
     model.network.eval()
     model.trained_conditions = examples.conditions
     model.history = history
-    model.fit_params = {"max_epochs": max_epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
-                        "lr_decay": lr_decay, "patience": patience, "validation_fraction": validation_fraction,
-                        "max_cells_per_condition": max_cells_per_condition, "gamma": gamma,
-                        "direction_lambda": direction_lambda, "n_de_genes": n_de_genes, "epochs_run": len(history),
-                        "validation_conditions": [examples.conditions[i] for i in validation if i < n_conditions]}
+    model.fit_params = {
+        "max_epochs": max_epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "lr_decay": lr_decay,
+        "patience": patience,
+        "validation_fraction": validation_fraction,
+        "max_cells_per_condition": max_cells_per_condition,
+        "gamma": gamma,
+        "direction_lambda": direction_lambda,
+        "n_de_genes": n_de_genes,
+        "epochs_run": len(history),
+        "validation_conditions": [examples.conditions[i] for i in validation if i < n_conditions],
+    }
     logger.info("fitted a perturbation model on %d conditions (%d epochs)", n_conditions, len(history))
 
 
 def check_max_epochs(max_epochs: int) -> None:
     """Refuse ``max_epochs`` below 1 (0 used to return an untrained network's predictions silently)."""
     if isinstance(max_epochs, bool) or not isinstance(max_epochs, int | np.integer) or max_epochs < 1:
-        raise ValueError(f"max_epochs must be an integer >= 1 (an untrained head predicts nothing useful), got "
-                         f"{max_epochs!r}")
+        raise ValueError(
+            f"max_epochs must be an integer >= 1 (an untrained head predicts nothing useful), got {max_epochs!r}"
+        )
 
 
 @dataclass
@@ -141,8 +174,13 @@ class Examples:
     tensors: dict[str, torch.Tensor]
 
 
-def training_examples(model: PerturbationModel, conditions: Sequence[str] | None, *,
-                      max_cells_per_condition: int | None, rng: np.random.Generator) -> Examples:
+def training_examples(
+    model: PerturbationModel,
+    conditions: Sequence[str] | None,
+    *,
+    max_cells_per_condition: int | None,
+    rng: np.random.Generator,
+) -> Examples:
     """The perturbed cells of ``conditions`` (capped per condition) followed by the drawn control cells."""
     import torch
 
@@ -155,8 +193,11 @@ def training_examples(model: PerturbationModel, conditions: Sequence[str] | None
     conditions = available if conditions is None else list(dict.fromkeys(conditions))
     missing = [c for c in conditions if c not in set(available)]
     if missing or not conditions:
-        raise ValueError(f"conditions without cells in obs[{model.condition_key!r}]: {missing}" if missing
-                         else "no perturbation conditions to train on")
+        raise ValueError(
+            f"conditions without cells in obs[{model.condition_key!r}]: {missing}"
+            if missing
+            else "no perturbation conditions to train on"
+        )
     canonical, nodes, self_perturbed = model.resolve(conditions)
     matrix = expression_matrix(model.adata, model.layer)
     cells = []
@@ -166,20 +207,27 @@ def training_examples(model: PerturbationModel, conditions: Sequence[str] | None
             rows = np.sort(rng.choice(rows, size=max_cells_per_condition, replace=False))
         cells.append(rows)
     n_controls = len(model.controls.expression)
-    target = np.vstack([log_normalized(matrix[rows], is_counts=model.controls.is_counts) for rows in cells]
-                       + [model.controls.expression])
-    group = np.concatenate([np.full(rows.size, i) for i, rows in enumerate(cells)]
-                           + [np.full(n_controls, len(conditions))])
+    target = np.vstack(
+        [log_normalized(matrix[rows], is_counts=model.controls.is_counts) for rows in cells]
+        + [model.controls.expression]
+    )
+    group = np.concatenate(
+        [np.full(rows.size, i) for i, rows in enumerate(cells)] + [np.full(n_controls, len(conditions))]
+    )
     own_control = np.concatenate([np.full(sum(r.size for r in cells), -1), np.arange(n_controls)])
     nodes = np.vstack([nodes, [[-1, -1]]])
     self_perturbed = np.vstack([self_perturbed, np.zeros((1, len(model.genes)), np.float32)])
-    tensors = {**model.tensors(nodes, self_perturbed), "target": torch.as_tensor(target),
-               "group": torch.as_tensor(group)}
+    tensors = {
+        **model.tensors(nodes, self_perturbed),
+        "target": torch.as_tensor(target),
+        "group": torch.as_tensor(group),
+    }
     return Examples(conditions=canonical, target=target, group=group, own_control=own_control, tensors=tensors)
 
 
-def validation_split(group: np.ndarray, n_conditions: int, fraction: float, rng: np.random.Generator
-                     ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+def validation_split(
+    group: np.ndarray, n_conditions: int, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """Training mask over examples and validation condition index -> example rows."""
     train = np.ones(group.size, dtype=bool)
     validation: dict[int, np.ndarray] = {}
@@ -204,9 +252,17 @@ def validation_split(group: np.ndarray, n_conditions: int, fraction: float, rng:
     return train, validation
 
 
-def train_epoch(model: PerturbationModel, examples: Examples, train_examples: np.ndarray,
-                optimizer: torch.optim.Optimizer, rng: np.random.Generator, *, batch_size: int, gamma: float,
-                direction_lambda: float) -> float:
+def train_epoch(
+    model: PerturbationModel,
+    examples: Examples,
+    train_examples: np.ndarray,
+    optimizer: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    *,
+    batch_size: int,
+    gamma: float,
+    direction_lambda: float,
+) -> float:
     """One pass over the training examples in random order; the mean batch loss."""
     import torch
 
@@ -223,8 +279,14 @@ def train_epoch(model: PerturbationModel, examples: Examples, train_examples: np
         pairing = rng.integers(0, len(model.controls.expression), size=batch.size)
         pairing = np.where(examples.own_control[batch] >= 0, examples.own_control[batch], pairing)
         prediction = model.forward(tensors, torch.as_tensor(pairing), tensors["group"][batch])
-        loss = autofocus_direction_loss(prediction, tensors["target"][batch], tensors["control_mean"],
-                                        tensors["group"][batch], gamma=gamma, direction_lambda=direction_lambda)
+        loss = autofocus_direction_loss(
+            prediction,
+            tensors["target"][batch],
+            tensors["control_mean"],
+            tensors["group"][batch],
+            gamma=gamma,
+            direction_lambda=direction_lambda,
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -232,8 +294,9 @@ def train_epoch(model: PerturbationModel, examples: Examples, train_examples: np
     return float(np.mean(losses)) if losses else float("nan")
 
 
-def validation_score(model: PerturbationModel, examples: Examples, validation: dict[int, np.ndarray],
-                     de: dict[int, np.ndarray]) -> float:
+def validation_score(
+    model: PerturbationModel, examples: Examples, validation: dict[int, np.ndarray], de: dict[int, np.ndarray]
+) -> float:
     """Mean over validation conditions of the MSE of the predicted mean profile on their top DE genes."""
     indices = list(validation)
     predicted = model.mean_profiles(examples.tensors, indices)

@@ -60,8 +60,17 @@ class ScLongModel:
         The :class:`~sclong_tl.model.ScLong` torch module (in eval mode).
     """
 
-    def __init__(self, module: ScLong, genes: list[str], *, name: str = "scLong", path: str | None = None,
-                 provenance: dict[str, Any] | None = None, device: str = "auto", dtype: str | None = None) -> None:
+    def __init__(
+        self,
+        module: ScLong,
+        genes: list[str],
+        *,
+        name: str = "scLong",
+        path: str | None = None,
+        provenance: dict[str, Any] | None = None,
+        device: str = "auto",
+        dtype: str | None = None,
+    ) -> None:
         if len(genes) != module.config.n_genes:
             raise ValueError(f"{len(genes)} genes for a model with n_genes={module.config.n_genes}")
         self.genes = list(genes)
@@ -76,9 +85,11 @@ class ScLongModel:
 
     def __repr__(self) -> str:
         config = self.config
-        return (f"ScLongModel(name={self.name!r}, genes={config.n_genes}, d={config.base_dim}, "
-                f"top_k={config.top_k}, large={config.large_depth}x{config.large_dim}, device={self.device}"
-                f"{'' if self.weights_dtype == 'float32' else f', dtype={self.weights_dtype}'})")
+        return (
+            f"ScLongModel(name={self.name!r}, genes={config.n_genes}, d={config.base_dim}, "
+            f"top_k={config.top_k}, large={config.large_depth}x{config.large_dim}, device={self.device}"
+            f"{'' if self.weights_dtype == 'float32' else f', dtype={self.weights_dtype}'})"
+        )
 
     @property
     def config(self) -> ScLongConfig:
@@ -116,8 +127,10 @@ class ScLongModel:
             return torch.bfloat16 if held == torch.bfloat16 else resolve_dtype(None, self.device)
         resolved = resolve_dtype(dtype, self.device)
         if resolved == torch.float32 and held != torch.float32:
-            raise ValueError(f"dtype='float32' requested, but this model holds {self.weights_dtype} weights: load it "
-                             "again with dtype='float32' (the default) for float32 results")
+            raise ValueError(
+                f"dtype='float32' requested, but this model holds {self.weights_dtype} weights: load it "
+                "again with dtype='float32' (the default) for float32 results"
+            )
         return resolved
 
     @property
@@ -148,8 +161,11 @@ class ScLongModel:
         """Names of the weights holding NaN or infinite values (empty for a healthy model)."""
         import torch
 
-        return [name for name, tensor in self.module.state_dict().items()
-                if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+        return [
+            name
+            for name, tensor in self.module.state_dict().items()
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+        ]
 
     def to(self, device: str | None = None, *, dtype: str | None = None) -> ScLongModel:
         """Move the model to ``device`` and / or store its weights in ``dtype`` (in place) and return it.
@@ -185,10 +201,18 @@ class ScLongModel:
 
     # --------------------------------------------------------------------------------------- construction
     @classmethod
-    def from_config(cls, preset: str | ScLongConfig | dict[str, Any], *, genes: Sequence[str], seed: int = 0,
-                    gene_vectors: np.ndarray | None = None, name: str | None = None,
-                    graph: tuple[np.ndarray, np.ndarray] | None = None, device: str = "cpu",
-                    **overrides: Any) -> ScLongModel:
+    def from_config(
+        cls,
+        preset: str | ScLongConfig | dict[str, Any],
+        *,
+        genes: Sequence[str],
+        seed: int = 0,
+        gene_vectors: np.ndarray | None = None,
+        name: str | None = None,
+        graph: tuple[np.ndarray, np.ndarray] | None = None,
+        device: str = "cpu",
+        **overrides: Any,
+    ) -> ScLongModel:
         """A randomly initialised model over a vocabulary: vocabulary -> GO graph -> random network.
 
         Parameters
@@ -225,14 +249,16 @@ class ScLongModel:
         edge_index, edge_weight = go_graph(genes) if graph is None else graph
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            module = ScLong(config, torch.as_tensor(edge_index), torch.as_tensor(edge_weight),
-                            gene_vectors=gene_vectors)
+            module = ScLong(
+                config, torch.as_tensor(edge_index), torch.as_tensor(edge_weight), gene_vectors=gene_vectors
+            )
         label = name or f"random-{preset if isinstance(preset, str) else 'custom'}"
         return cls(module, genes, name=label, device=device)
 
     # --------------------------------------------------------------------------------------- persistence
-    def save(self, path: str | os.PathLike, *, provenance: dict[str, Any] | None = None,
-             storage_dtype: str | None = None) -> Path:
+    def save(
+        self, path: str | os.PathLike, *, provenance: dict[str, Any] | None = None, storage_dtype: str | None = None
+    ) -> Path:
         """Write the model to ``path`` in our safetensors format (see :mod:`sclong_tl.weights`).
 
         Parameters
@@ -258,8 +284,9 @@ class ScLongModel:
             if storage_dtype not in ("float16", "bfloat16"):
                 raise ValueError(f"storage_dtype must be 'float16' or 'bfloat16', got {storage_dtype!r}")
             half = getattr(torch, storage_dtype)
-            state_dict = {key: value.to(half) if value.is_floating_point() else value
-                          for key, value in state_dict.items()}
+            state_dict = {
+                key: value.to(half) if value.is_floating_point() else value for key, value in state_dict.items()
+            }
         checkpoint = Checkpoint(
             state_dict=state_dict,
             config=self.config.to_dict(),
@@ -302,22 +329,34 @@ class ScLongModel:
         edge_index = checkpoint.edge_index
         too_far = edge_index.numel() > 0 and int(edge_index.max()) >= config.n_positions
         if too_far or len(checkpoint.genes) != config.n_genes:
-            raise ValueError(f"{path}: the GO graph or gene list ({len(checkpoint.genes)} genes) does not fit the "
-                             f"configuration (n_genes={config.n_genes})")
+            raise ValueError(
+                f"{path}: the GO graph or gene list ({len(checkpoint.genes)} genes) does not fit the "
+                f"configuration (n_genes={config.n_genes})"
+            )
         with torch.random.fork_rng(devices=[]):  # construction draws random features; they are overwritten
             module = ScLong(config, checkpoint.edge_index.clone(), checkpoint.edge_weight.clone())
         try:
             missing, unexpected = module.load_state_dict(checkpoint.state_dict, strict=False)
         except RuntimeError as error:  # shape mismatches
             first = str(error).strip().splitlines()[1:3]
-            raise ValueError(f"{path}: weights do not fit the configuration stored in the file: "
-                             f"{' '.join(line.strip() for line in first)}") from None
+            raise ValueError(
+                f"{path}: weights do not fit the configuration stored in the file: "
+                f"{' '.join(line.strip() for line in first)}"
+            ) from None
         if missing or unexpected:
-            raise ValueError(f"{path}: weights do not match the config (missing {missing[:5]}, unexpected "
-                             f"{unexpected[:5]})")
+            raise ValueError(
+                f"{path}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})"
+            )
         name = checkpoint.provenance.get("name", Path(path).stem)
-        model = cls(module, checkpoint.genes, name=name, path=str(path), provenance=checkpoint.provenance,
-                    device=device, dtype=dtype)
+        model = cls(
+            module,
+            checkpoint.genes,
+            name=name,
+            path=str(path),
+            provenance=checkpoint.provenance,
+            device=device,
+            dtype=dtype,
+        )
         model._sha256 = checkpoint.sha256
         logger.debug("loaded %r from %s", model, path)
         return model
@@ -330,16 +369,18 @@ class ScLongModel:
         if settings.batch_size is not None:
             return settings.batch_size
         config = self.config
-        widest = max(config.ff_mult * config.base_dim,
-                     config.features_per_head(config.dec_dim_head) * config.dec_heads)
-        per_cell = 4 * (config.n_positions * (6 * config.base_dim + 2 * widest)
-                        + config.top_k * 3 * config.ff_mult * config.large_dim)
+        widest = max(config.ff_mult * config.base_dim, config.features_per_head(config.dec_dim_head) * config.dec_heads)
+        per_cell = 4 * (
+            config.n_positions * (6 * config.base_dim + 2 * widest)
+            + config.top_k * 3 * config.ff_mult * config.large_dim
+        )
         on_gpu = self.device.type == "cuda"
         budget = _GPU_ACTIVATION_BUDGET if on_gpu else _CPU_ACTIVATION_BUDGET
         return int(max(1, min(_GPU_MAX_BATCH if on_gpu else _CPU_MAX_BATCH, budget // per_cell)))
 
-    def forward_batch(self, values: np.ndarray | torch.Tensor, *, dtype: str | torch.dtype | None = None
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_batch(
+        self, values: np.ndarray | torch.Tensor, *, dtype: str | torch.dtype | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Run one batch through the network without the pad position.
 
         Parameters
@@ -373,9 +414,14 @@ class ScLongModel:
         n_genes = self.config.n_genes
         return (output.representations[:, :n_genes].float(), output.reconstruction[:, :n_genes].float())
 
-    def iter_encode(self, values: np.ndarray | Any, *, batch_size: int | None = None,
-                    dtype: str | torch.dtype | None = None, progress: bool | None = False
-                    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    def iter_encode(
+        self,
+        values: np.ndarray | Any,
+        *,
+        batch_size: int | None = None,
+        dtype: str | torch.dtype | None = None,
+        progress: bool | None = False,
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
         """Encode cells batch by batch.
 
         Parameters
@@ -410,9 +456,14 @@ class ScLongModel:
                 bar.update(representations.shape[0])
                 yield start, representations.cpu().numpy(), reconstruction.cpu().numpy()
 
-    def encode(self, values: np.ndarray | Any, *, batch_size: int | None = None,
-               dtype: str | torch.dtype | None = None, progress: bool | None = False
-               ) -> tuple[np.ndarray, np.ndarray]:
+    def encode(
+        self,
+        values: np.ndarray | Any,
+        *,
+        batch_size: int | None = None,
+        dtype: str | torch.dtype | None = None,
+        progress: bool | None = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Per-gene representations and reconstructed values of cells.
 
         Parameters
@@ -437,8 +488,9 @@ class ScLongModel:
         n_cells, d = values.shape[0], self.config.base_dim
         representations = np.empty((n_cells, self.config.n_genes, d), dtype=np.float32)
         reconstruction = np.empty((n_cells, self.config.n_genes), dtype=np.float32)
-        for start, batch_repr, batch_recon in self.iter_encode(values, batch_size=batch_size, dtype=dtype,
-                                                                progress=progress):
+        for start, batch_repr, batch_recon in self.iter_encode(
+            values, batch_size=batch_size, dtype=dtype, progress=progress
+        ):
             representations[start : start + len(batch_repr)] = batch_repr
             reconstruction[start : start + len(batch_recon)] = batch_recon
         return representations, reconstruction

@@ -55,15 +55,22 @@ def grn_pr_curves(
     for index, (method, prediction) in enumerate(predictions.items()):
         labels, scores = _labels_and_scores(method, prediction)
         if labels.shape != scores.shape or labels.ndim != 1:
-            raise ValueError(f"{method}: labels and scores must be 1-D of the same length, got {labels.shape} "
-                             f"and {scores.shape}")
+            raise ValueError(
+                f"{method}: labels and scores must be 1-D of the same length, got {labels.shape} and {scores.shape}"
+            )
         if not np.isin(labels, (0, 1)).all() or labels.sum() == 0:
             raise ValueError(f"{method}: labels must be 0/1 with at least one true edge")
         if not np.isfinite(scores).all():
             raise ValueError(f"{method}: scores contain NaN or infinite values")
         precision, recall, _ = precision_recall_curve(labels, scores)
-        ax.plot(recall, precision, color=PALETTE[index % len(PALETTE)], linewidth=1.6, label=str(method),
-                drawstyle="steps-post")
+        ax.plot(
+            recall,
+            precision,
+            color=PALETTE[index % len(PALETTE)],
+            linewidth=1.6,
+            label=str(method),
+            drawstyle="steps-post",
+        )
         prevalences.append(labels.mean())
     if random_line and np.allclose(prevalences, prevalences[0]):
         ax.axhline(prevalences[0], color="black", linestyle="--", linewidth=1, label="random")
@@ -136,8 +143,9 @@ def grn_scores(
     for ax, metric in zip(axes, metrics, strict=True):
         column = values[metric].sort_values(ascending=False, kind="stable") if sort else values[metric]
         labels = [str(label) for label in column.index]
-        bars = ax.bar(range(len(column)), column.to_numpy(), color=bar_colors(labels, highlight),
-                      edgecolor="black", linewidth=0.6)
+        bars = ax.bar(
+            range(len(column)), column.to_numpy(), color=bar_colors(labels, highlight), edgecolor="black", linewidth=0.6
+        )
         ax.bar_label(bars, fmt="%.2f", padding=2, fontsize=7)
         ax.set_xticks(range(len(column)), labels, rotation=35, ha="right")
         ax.set_ylabel(metric)

@@ -55,8 +55,9 @@ def batch_asw(
         series = series.sort_values(ascending=False, kind="stable")
     ax = new_axes(ax, figsize)
     labels = list(series.index)
-    bars = ax.bar(range(len(series)), series.to_numpy(), color=bar_colors(labels, highlight), edgecolor="black",
-                  linewidth=0.6)
+    bars = ax.bar(
+        range(len(series)), series.to_numpy(), color=bar_colors(labels, highlight), edgecolor="black", linewidth=0.6
+    )
     ax.set_xticks(range(len(series)), labels, rotation=30, ha="right")
     ax.set_ylabel(ylabel)
     if ylim is not None:

@@ -73,11 +73,23 @@ def marker_clustermap(
         raise ValueError("similarity has NaN or infinite values")
     marker_set = {str(gene) for gene in (markers or ())}
     genes = [str(gene) for gene in similarity.index]
-    strip = pd.Series([HIGHLIGHT_COLOR if gene in marker_set else OTHER_COLOR for gene in genes],
-                      index=similarity.index, name="marker")
-    grid = sns.clustermap(similarity, method=method, cmap=cmap, center=center, figsize=figsize,
-                          xticklabels=True, yticklabels=True, row_colors=strip if marker_set else None,
-                          cbar_kws={"label": "similarity"}, **kwargs)
+    strip = pd.Series(
+        [HIGHLIGHT_COLOR if gene in marker_set else OTHER_COLOR for gene in genes],
+        index=similarity.index,
+        name="marker",
+    )
+    grid = sns.clustermap(
+        similarity,
+        method=method,
+        cmap=cmap,
+        center=center,
+        figsize=figsize,
+        xticklabels=True,
+        yticklabels=True,
+        row_colors=strip if marker_set else None,
+        cbar_kws={"label": "similarity"},
+        **kwargs,
+    )
     grid.ax_heatmap.set_xlabel("")
     grid.ax_heatmap.set_ylabel("")
     for label in (*grid.ax_heatmap.get_xticklabels(), *grid.ax_heatmap.get_yticklabels()):

@@ -75,9 +75,17 @@ def perturbation_scores(
         heights = [means.get((method, split), np.nan) for split in order]
         errors = [spreads.get((method, split), np.nan) for split in order]
         yerr = None if np.isnan(errors).all() else np.nan_to_num(errors)
-        ax.bar(positions + (index - (len(hue_order) - 1) / 2) * width, heights, width=width, yerr=yerr,
-               capsize=2, label=str(method), color=PALETTE[index % len(PALETTE)], edgecolor="black",
-               linewidth=0.5)
+        ax.bar(
+            positions + (index - (len(hue_order) - 1) / 2) * width,
+            heights,
+            width=width,
+            yerr=yerr,
+            capsize=2,
+            label=str(method),
+            color=PALETTE[index % len(PALETTE)],
+            edgecolor="black",
+            linewidth=0.5,
+        )
     ax.set_xticks(positions, [str(split) for split in order])
     ax.set_ylabel(ylabel or y)
     ax.axhline(0, color="black", linewidth=0.6)
@@ -130,8 +138,9 @@ def gi_scatter(
 
     true, predicted = np.asarray(true, dtype=float), np.asarray(predicted, dtype=float)
     if true.ndim != 1 or true.shape != predicted.shape or len(true) < 2:
-        raise ValueError(f"true and predicted must be 1-D of the same length >= 2, got {true.shape} and "
-                         f"{predicted.shape}")
+        raise ValueError(
+            f"true and predicted must be 1-D of the same length >= 2, got {true.shape} and {predicted.shape}"
+        )
     if not (np.isfinite(true).all() and np.isfinite(predicted).all()):
         raise ValueError("true and predicted must be finite")
     if labels is not None and len(labels) != len(true):
@@ -141,12 +150,16 @@ def gi_scatter(
     low = min(true.min(), predicted.min())
     high = max(true.max(), predicted.max())
     margin = 0.05 * (high - low or 1.0)
-    ax.plot([low - margin, high + margin], [low - margin, high + margin], color="black", linestyle="--",
-            linewidth=1)
+    ax.plot([low - margin, high + margin], [low - margin, high + margin], color="black", linestyle="--", linewidth=1)
     if labels is not None:
         for index in np.argsort(-true, kind="stable")[:n_labels]:
-            ax.annotate(str(labels[index]), (true[index], predicted[index]), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
+            ax.annotate(
+                str(labels[index]),
+                (true[index], predicted[index]),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
     if title is None:
         correlation = np.corrcoef(true, predicted)[0, 1] if true.std() > 0 and predicted.std() > 0 else np.nan
         title = f"Pearson r = {correlation:.2f} (n = {len(true)})"

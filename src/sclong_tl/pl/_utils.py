@@ -79,8 +79,10 @@ def bar_colors(labels: Sequence[str], highlight: str | Sequence[str] | None) -> 
         return [OTHER_COLOR] * len(labels)
     wanted = [highlight] if isinstance(highlight, str) else list(highlight)
     wanted = [item.lower() for item in wanted]
-    return [HIGHLIGHT_COLOR if any(str(label).lower().startswith(item) for item in wanted) else OTHER_COLOR
-            for label in labels]
+    return [
+        HIGHLIGHT_COLOR if any(str(label).lower().startswith(item) for item in wanted) else OTHER_COLOR
+        for label in labels
+    ]
 
 
 def new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:

@@ -15,5 +15,18 @@ from ._molecules import MoleculeGraph, molecule_graph, molecule_graphs
 from ._normalize import log_normalized, normalize
 from ._values import VALUES, ValueKind, detect_counts, detect_values
 
-__all__ = ["VALUES", "GeneMatch", "MoleculeGraph", "ValueKind", "detect_counts", "detect_values", "iter_model_inputs",
-           "log_normalized", "match_genes", "molecule_graph", "molecule_graphs", "normalize", "vocabulary_positions"]
+__all__ = [
+    "VALUES",
+    "GeneMatch",
+    "MoleculeGraph",
+    "ValueKind",
+    "detect_counts",
+    "detect_values",
+    "iter_model_inputs",
+    "log_normalized",
+    "match_genes",
+    "molecule_graph",
+    "molecule_graphs",
+    "normalize",
+    "vocabulary_positions",
+]

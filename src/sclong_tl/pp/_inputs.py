@@ -82,8 +82,10 @@ def iter_model_inputs(
     if gene_match is None:
         gene_match = match_genes(adata, genes, gene_key=gene_key, modality=modality)
     elif gene_match.n_vocabulary != len(genes) or gene_match.n_dataset != X.shape[1]:
-        raise ValueError(f"gene_match ({gene_match}) does not belong to this dataset and vocabulary "
-                         f"({X.shape[1]} genes, vocabulary of {len(genes)})")
+        raise ValueError(
+            f"gene_match ({gene_match}) does not belong to this dataset and vocabulary "
+            f"({X.shape[1]} genes, vocabulary of {len(genes)})"
+        )
     what = "the expression matrix" if layer is None else f"layer {layer!r}"
     if value_kind is None:
         scan = scan_values(X, chunk_size=max(chunk_size, 1024))
@@ -120,8 +122,9 @@ def chunk_model_inputs(chunk: Any, gene_match: GeneMatch, *, is_counts: bool) ->
     return values.toarray(), int(empty)
 
 
-def _generate(X: Any, gene_match: GeneMatch, is_counts: bool, chunk_size: int,
-              progress: bool | None) -> Iterator[tuple[int, np.ndarray]]:
+def _generate(
+    X: Any, gene_match: GeneMatch, is_counts: bool, chunk_size: int, progress: bool | None
+) -> Iterator[tuple[int, np.ndarray]]:
     n_empty = 0
     with progress_bar(total=X.shape[0], desc="cells", unit="cell", enabled=progress) as bar:
         for start, chunk in iter_row_chunks(X, chunk_size):
@@ -130,5 +133,8 @@ def _generate(X: Any, gene_match: GeneMatch, is_counts: bool, chunk_size: int,
             bar.update(chunk.shape[0])
             yield start, values
     if n_empty:
-        logger.warning("%d of %d cells have no expression over the vocabulary genes; their inputs are all-zero",
-                       n_empty, X.shape[0])
+        logger.warning(
+            "%d of %d cells have no expression over the vocabulary genes; their inputs are all-zero",
+            n_empty,
+            X.shape[0],
+        )

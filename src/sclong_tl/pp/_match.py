@@ -46,9 +46,18 @@ class GeneMatch:
         how many of them the dataset provides.
     """
 
-    def __init__(self, var_index: np.ndarray, n_vocabulary: int, id_type: str, *, ambiguous: Sequence[str] = (),
-                 n_common: int = 0, n_common_found: int = 0, n_by_kind: dict[str, int] | None = None,
-                 n_matched_by_kind: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        var_index: np.ndarray,
+        n_vocabulary: int,
+        id_type: str,
+        *,
+        ambiguous: Sequence[str] = (),
+        n_common: int = 0,
+        n_common_found: int = 0,
+        n_by_kind: dict[str, int] | None = None,
+        n_matched_by_kind: dict[str, int] | None = None,
+    ) -> None:
         self.var_index = np.asarray(var_index, dtype=np.int64)
         self.var_index.setflags(write=False)
         self.n_vocabulary = int(n_vocabulary)
@@ -107,8 +116,10 @@ class GeneMatch:
         }
 
     def __repr__(self) -> str:
-        return (f"GeneMatch({self.n_matched:,}/{self.n_dataset:,} dataset genes ({self.fraction:.1%}) -> "
-                f"{self.n_vocabulary_found:,}/{self.n_vocabulary:,} vocabulary genes, id_type={self.id_type!r})")
+        return (
+            f"GeneMatch({self.n_matched:,}/{self.n_dataset:,} dataset genes ({self.fraction:.1%}) -> "
+            f"{self.n_vocabulary_found:,}/{self.n_vocabulary:,} vocabulary genes, id_type={self.id_type!r})"
+        )
 
     @cached_property
     def _projection(self) -> sparse.csr_matrix:
@@ -167,8 +178,7 @@ def _resolve_unique_suffixes(names: list[str], ensembl_ids: list[str]) -> int:
     return n_mapped
 
 
-def match_genes(data: Any, genes: Sequence[str], *, gene_key: str | None = None, modality: str = "rna"
-                ) -> GeneMatch:
+def match_genes(data: Any, genes: Sequence[str], *, gene_key: str | None = None, modality: str = "rna") -> GeneMatch:
     """Map a dataset's genes onto a model vocabulary.
 
     Each name is read by its own kind: Ensembl IDs as IDs (versions such as ``.17`` are stripped), anything else
@@ -203,19 +213,28 @@ def match_genes(data: Any, genes: Sequence[str], *, gene_key: str | None = None,
     vocabulary = _vocabulary_index(genes)
     ensembl_ids, kinds = _resolve_names(names, vocabulary)
     ambiguous = [name for name, kind in zip(names, kinds, strict=True) if kind == "ambiguous"]
-    var_index = np.fromiter((vocabulary.get(eid, -1) if eid else -1 for eid in ensembl_ids), dtype=np.int64,
-                            count=len(names))
+    var_index = np.fromiter(
+        (vocabulary.get(eid, -1) if eid else -1 for eid in ensembl_ids), dtype=np.int64, count=len(names)
+    )
     n_by_kind = {kind: kinds.count(kind) for kind in dict.fromkeys(kinds)}
-    n_matched_by_kind = {kind: int(sum(1 for k, v in zip(kinds, var_index, strict=True) if k == kind and v >= 0))
-                         for kind in n_by_kind}
+    n_matched_by_kind = {
+        kind: int(sum(1 for k, v in zip(kinds, var_index, strict=True) if k == kind and v >= 0)) for kind in n_by_kind
+    }
     id_type = _id_type(n_matched_by_kind, names)
 
     common = common_genes_frozenset()
     common_positions = {position for gene, position in vocabulary.items() if gene in common}
     found = set(var_index[var_index >= 0].tolist())
-    match = GeneMatch(var_index, len(vocabulary), id_type, ambiguous=ambiguous, n_common=len(common_positions),
-                      n_common_found=len(common_positions & found), n_by_kind=n_by_kind,
-                      n_matched_by_kind=n_matched_by_kind)
+    match = GeneMatch(
+        var_index,
+        len(vocabulary),
+        id_type,
+        ambiguous=ambiguous,
+        n_common=len(common_positions),
+        n_common_found=len(common_positions & found),
+        n_by_kind=n_by_kind,
+        n_matched_by_kind=n_matched_by_kind,
+    )
     if match.n_matched == 0:
         raise ValueError(_no_match_message(names, id_type, gene_key))
     logger.debug("matched %s", match)
@@ -262,8 +281,10 @@ def _id_type(n_matched_by_kind: dict[str, int], names: list[str]) -> str:
 
 def _no_match_message(names: list[str], id_type: str, gene_key: str | None) -> str:
     shown = ", ".join(repr(n) for n in names[:5]) if names else "(no genes)"
-    message = (f"none of the {len(names):,} dataset genes (read as {id_type}s, e.g. {shown}) is in the model "
-               "vocabulary (human Ensembl gene IDs).")
+    message = (
+        f"none of the {len(names):,} dataset genes (read as {id_type}s, e.g. {shown}) is in the model "
+        "vocabulary (human Ensembl gene IDs)."
+    )
     hint = mouse_hint(names)
     if hint:
         message += f" The names look like mouse genes: {hint}."

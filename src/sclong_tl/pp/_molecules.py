@@ -28,12 +28,61 @@ from typing import Any
 import numpy as np
 
 #: Element symbols with their own one-hot position (any other element shares the final "other" position).
-ELEMENTS = ("C", "N", "O", "S", "F", "Si", "P", "Cl", "Br", "Mg", "Na", "Ca", "Fe", "As", "Al", "I", "B", "V", "K",
-            "Tl", "Yb", "Sb", "Sn", "Ag", "Pd", "Co", "Se", "Ti", "Zn", "H", "Li", "Ge", "Cu", "Au", "Ni", "Cd", "In",
-            "Mn", "Zr", "Cr", "Pt", "Hg", "Pb")
+ELEMENTS = (
+    "C",
+    "N",
+    "O",
+    "S",
+    "F",
+    "Si",
+    "P",
+    "Cl",
+    "Br",
+    "Mg",
+    "Na",
+    "Ca",
+    "Fe",
+    "As",
+    "Al",
+    "I",
+    "B",
+    "V",
+    "K",
+    "Tl",
+    "Yb",
+    "Sb",
+    "Sn",
+    "Ag",
+    "Pd",
+    "Co",
+    "Se",
+    "Ti",
+    "Zn",
+    "H",
+    "Li",
+    "Ge",
+    "Cu",
+    "Au",
+    "Ni",
+    "Cd",
+    "In",
+    "Mn",
+    "Zr",
+    "Cr",
+    "Pt",
+    "Hg",
+    "Pb",
+)
 _HYBRIDISATIONS = ("SP", "SP2", "SP3", "SP3D", "SP3D2")
-_WIDTHS = {"element": len(ELEMENTS) + 1, "degree": 6, "formal_charge": 5, "hybridisation": 6, "aromatic": 1,
-           "hydrogens": 5, "in_ring": 1}
+_WIDTHS = {
+    "element": len(ELEMENTS) + 1,
+    "degree": 6,
+    "formal_charge": 5,
+    "hybridisation": 6,
+    "aromatic": 1,
+    "hydrogens": 5,
+    "in_ring": 1,
+}
 #: Width of an atom's feature vector.
 N_ATOM_FEATURES = sum(_WIDTHS.values())
 
@@ -70,14 +119,18 @@ def atom_features(atom: Any) -> list[float]:
     symbol = atom.GetSymbol()
     element = ELEMENTS.index(symbol) if symbol in ELEMENTS else len(ELEMENTS)
     hybridisation = str(atom.GetHybridization())
-    return [*_one_hot(element, _WIDTHS["element"]),
-            *_one_hot(atom.GetDegree(), _WIDTHS["degree"]),
-            *_one_hot(atom.GetFormalCharge() + 2, _WIDTHS["formal_charge"]),
-            *_one_hot(_HYBRIDISATIONS.index(hybridisation) if hybridisation in _HYBRIDISATIONS
-                      else len(_HYBRIDISATIONS), _WIDTHS["hybridisation"]),
-            float(atom.GetIsAromatic()),
-            *_one_hot(atom.GetTotalNumHs(), _WIDTHS["hydrogens"]),
-            float(atom.IsInRing())]
+    return [
+        *_one_hot(element, _WIDTHS["element"]),
+        *_one_hot(atom.GetDegree(), _WIDTHS["degree"]),
+        *_one_hot(atom.GetFormalCharge() + 2, _WIDTHS["formal_charge"]),
+        *_one_hot(
+            _HYBRIDISATIONS.index(hybridisation) if hybridisation in _HYBRIDISATIONS else len(_HYBRIDISATIONS),
+            _WIDTHS["hybridisation"],
+        ),
+        float(atom.GetIsAromatic()),
+        *_one_hot(atom.GetTotalNumHs(), _WIDTHS["hydrogens"]),
+        float(atom.IsInRing()),
+    ]
 
 
 def _rdkit_chem() -> Any:

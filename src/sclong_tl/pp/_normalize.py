@@ -105,19 +105,31 @@ class ValueScan:
         """Raise a ValueError naming how many cells hold NaN, infinite or negative values, and the fix."""
         if self.is_valid:
             return
-        problems = [f"{n:,} with {label}" for n, label in ((self.n_nan_cells, "NaN"),
-                                                          (self.n_inf_cells, "infinite values"),
-                                                          (self.n_negative_cells, "negative values")) if n]
+        problems = [
+            f"{n:,} with {label}"
+            for n, label in (
+                (self.n_nan_cells, "NaN"),
+                (self.n_inf_cells, "infinite values"),
+                (self.n_negative_cells, "negative values"),
+            )
+            if n
+        ]
         if self.n_negative_cells and not (self.n_nan_cells or self.n_inf_cells):
-            fix = ("negative values mean scaled / centred data (e.g. after sc.pp.scale or a z-score), which cannot "
-                   "be turned back into expression: pass the counts or log1p values instead, via layer= (e.g. "
-                   "adata.layers['counts']) or adata.raw.to_adata()")
+            fix = (
+                "negative values mean scaled / centred data (e.g. after sc.pp.scale or a z-score), which cannot "
+                "be turned back into expression: pass the counts or log1p values instead, via layer= (e.g. "
+                "adata.layers['counts']) or adata.raw.to_adata()"
+            )
         else:
-            fix = ("scLong expects raw counts, per-cell normalised or log1p-normalised expression (non-negative, "
-                   "finite): fix or drop the affected cells (e.g. adata[np.isfinite(X).all(axis=1)]), or pass "
-                   "another layer via layer=")
-        raise ValueError(f"{what} has invalid values in {self.n_bad_cells_upper_bound:,} of {self.n_cells:,} "
-                         f"cells ({'; '.join(problems)}); {fix}.")
+            fix = (
+                "scLong expects raw counts, per-cell normalised or log1p-normalised expression (non-negative, "
+                "finite): fix or drop the affected cells (e.g. adata[np.isfinite(X).all(axis=1)]), or pass "
+                "another layer via layer="
+            )
+        raise ValueError(
+            f"{what} has invalid values in {self.n_bad_cells_upper_bound:,} of {self.n_cells:,} "
+            f"cells ({'; '.join(problems)}); {fix}."
+        )
 
     @property
     def n_bad_cells_upper_bound(self) -> int:
@@ -171,8 +183,9 @@ def normalize(X: Any, *, is_counts: bool) -> np.ndarray | sparse.csr_matrix:
     dense_input = not sparse.issparse(X)
     result, n_empty = normalize_chunk(X, is_counts=is_counts)
     if n_empty:
-        logger.warning("%d of %d cells have no expression over the vocabulary genes; they stay all-zero",
-                       n_empty, X.shape[0])
+        logger.warning(
+            "%d of %d cells have no expression over the vocabulary genes; they stay all-zero", n_empty, X.shape[0]
+        )
     return result.toarray() if dense_input else result
 
 

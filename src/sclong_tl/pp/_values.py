@@ -75,8 +75,12 @@ class ValueKind:
 
     def to_dict(self) -> dict[str, Any]:
         """h5ad-writable summary (what the tools record as ``params["values"]``)."""
-        return {"kind": self.kind, "source": self.source, "max_value": self.max_value,
-                "n_cells_clipped": self.n_cells_clipped}
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "max_value": self.max_value,
+            "n_cells_clipped": self.n_cells_clipped,
+        }
 
 
 def check_values_option(values: str) -> None:
@@ -96,8 +100,14 @@ def classify(scan: ValueScan) -> str:
     return "log1p"
 
 
-def detect_values(X: Any, *, values: str = "auto", what: str = "the expression matrix",
-                  chunk_size: int = 1024, scan: ValueScan | None = None) -> ValueKind:
+def detect_values(
+    X: Any,
+    *,
+    values: str = "auto",
+    what: str = "the expression matrix",
+    chunk_size: int = 1024,
+    scan: ValueScan | None = None,
+) -> ValueKind:
     """Find what ``X`` holds and how scLong's input transform must treat it.
 
     Parameters
@@ -136,11 +146,13 @@ def detect_values(X: Any, *, values: str = "auto", what: str = "the expression m
     result = ValueKind(kind=kind, source=source, max_value=scan.max_value, n_cells_clipped=clipped)
     logger.debug("%s holds %s values (%s; max %.4g)", what, kind, source, scan.max_value)
     if clipped:
-        warn_user(f"{what} holds log1p values above {MAX_VALUE:g} in {clipped:,} of {scan.n_cells:,} cells "
-                  f"(max {scan.max_value:.3g}); scLong's transform clips them to {MAX_VALUE:g}, as the reference "
-                  "does. log1p of counts per 1e4 (sc.pp.normalize_total(target_sum=1e4); sc.pp.log1p) stays below "
-                  "9.3: pass raw counts (layer=, values='counts') or linear-scale values (values='normalized') to "
-                  "avoid the clipping.")
+        warn_user(
+            f"{what} holds log1p values above {MAX_VALUE:g} in {clipped:,} of {scan.n_cells:,} cells "
+            f"(max {scan.max_value:.3g}); scLong's transform clips them to {MAX_VALUE:g}, as the reference "
+            "does. log1p of counts per 1e4 (sc.pp.normalize_total(target_sum=1e4); sc.pp.log1p) stays below "
+            "9.3: pass raw counts (layer=, values='counts') or linear-scale values (values='normalized') to "
+            "avoid the clipping."
+        )
     return result
 
 
@@ -149,17 +161,23 @@ def _check_given(kind: str, found: str, scan: ValueScan, what: str, source: str)
     if source != "given" or kind == found:
         return
     if kind == "log1p" and found in ("counts", "near_integer_counts", "normalized") and scan.max_value > LOG_MAX_VALUE:
-        raise ValueError(f"values='log1p' but {what} reaches {scan.max_value:.4g}, far above any log1p value "
-                         f"(log1p of 1e6 is 13.8); the transform would clip nearly every value to {MAX_VALUE:g}. "
-                         f"These look like {found.replace('_', ' ')}: pass values='auto' (or "
-                         f"values='{'normalized' if found == 'normalized' else 'counts'}')")
+        raise ValueError(
+            f"values='log1p' but {what} reaches {scan.max_value:.4g}, far above any log1p value "
+            f"(log1p of 1e6 is 13.8); the transform would clip nearly every value to {MAX_VALUE:g}. "
+            f"These look like {found.replace('_', ' ')}: pass values='auto' (or "
+            f"values='{'normalized' if found == 'normalized' else 'counts'}')"
+        )
     if kind == "log1p" and found == "counts" and scan.max_value > 0:
-        warn_user(f"values='log1p' but {what} holds only integers (raw counts?); they are used as log1p values. "
-                  "Pass values='auto' to normalise counts.")
+        warn_user(
+            f"values='log1p' but {what} holds only integers (raw counts?); they are used as log1p values. "
+            "Pass values='auto' to normalise counts."
+        )
     elif kind in _COUNT_LIKE and found == "log1p":
-        warn_user(f"values={kind!r} but {what} looks log-transformed (non-integer, max {scan.max_value:.3g}); "
-                  "it is normalised per cell to 1e4 and log1p-transformed again. Pass values='auto' or 'log1p' "
-                  "if the values are log1p.")
+        warn_user(
+            f"values={kind!r} but {what} looks log-transformed (non-integer, max {scan.max_value:.3g}); "
+            "it is normalised per cell to 1e4 and log1p-transformed again. Pass values='auto' or 'log1p' "
+            "if the values are log1p."
+        )
 
 
 def detect_counts(X: Any, *, chunk_size: int = 1024) -> bool:

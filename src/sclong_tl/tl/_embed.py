@@ -165,12 +165,17 @@ def embed(
     uns_key = DEFAULT_UNS_KEY if key_added is None else key_added
     adata = select_modality(data, modality)
     if not copy and adata.is_view and adata.isbacked:
-        raise ValueError("cannot write into a view of a backed AnnData: pass copy=True (returns an in-memory copy) "
-                         "or embed the whole backed object")
+        raise ValueError(
+            "cannot write into a view of a backed AnnData: pass copy=True (returns an in-memory copy) "
+            "or embed the whole backed object"
+        )
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ValueError(f"embed needs at least one cell and one gene, got {adata.n_obs} x {adata.n_vars}")
-    value_kind = detect_values(expression_matrix(adata, layer), values=values,
-                               what="the expression matrix" if layer is None else f"layer {layer!r}")
+    value_kind = detect_values(
+        expression_matrix(adata, layer),
+        values=values,
+        what="the expression matrix" if layer is None else f"layer {layer!r}",
+    )
     if isinstance(model, ScLongModel):
         model = load_model(model, device=device)
     else:  # loaded for this call: hold the weights in the compute precision
@@ -181,11 +186,31 @@ def embed(
     batch_size = batch_size or model.default_batch_size()
 
     with torch_threads():
-        pooled = _encode(adata, model, match, pooling=pooling, genes=gene_key_added is not None, layer=layer,
-                         value_kind=value_kind, batch_size=batch_size, dtype=compute_dtype, progress=progress)
-    uns = uns_record(model, match, pooled.positions, pooling=pooling, dtype=compute_dtype, value_kind=value_kind,
-                     layer=layer, gene_key=gene_key, key_added=obsm_key, gene_key_added=gene_key_added,
-                     modality=modality if adata is not data else None)
+        pooled = _encode(
+            adata,
+            model,
+            match,
+            pooling=pooling,
+            genes=gene_key_added is not None,
+            layer=layer,
+            value_kind=value_kind,
+            batch_size=batch_size,
+            dtype=compute_dtype,
+            progress=progress,
+        )
+    uns = uns_record(
+        model,
+        match,
+        pooled.positions,
+        pooling=pooling,
+        dtype=compute_dtype,
+        value_kind=value_kind,
+        layer=layer,
+        gene_key=gene_key,
+        key_added=obsm_key,
+        gene_key_added=gene_key_added,
+        modality=modality if adata is not data else None,
+    )
     gene_embedding = None if gene_key_added is None else pooled.gene_embedding(match)
 
     target, target_adata = output_target(data, modality, copy=copy)
@@ -195,22 +220,23 @@ def embed(
         target_adata.varm[gene_key_added] = gene_embedding
         fields.append(f".varm[{gene_key_added!r}]")
     target_adata.uns[uns_key] = uns
-    log_added("embed", [*fields, f".uns[{uns_key!r}]"],
-              f"{pooled.cells.shape[0]} x {pooled.cells.shape[1]}, {pooling!r} pooling, {model.name}, "
-              f"{match.n_matched:,} of {match.n_dataset:,} genes matched")
+    log_added(
+        "embed",
+        [*fields, f".uns[{uns_key!r}]"],
+        f"{pooled.cells.shape[0]} x {pooled.cells.shape[1]}, {pooling!r} pooling, {model.name}, "
+        f"{match.n_matched:,} of {match.n_dataset:,} genes matched",
+    )
     return target if copy else None
 
 
-def _check_options(*, pooling: str, key_added: str | None, gene_key_added: str | None,
-                   batch_size: int | None) -> None:
+def _check_options(*, pooling: str, key_added: str | None, gene_key_added: str | None, batch_size: int | None) -> None:
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     if key_added is not None and (not isinstance(key_added, str) or not key_added):
         raise ValueError(f"key_added must be a non-empty string or None, got {key_added!r}")
     if gene_key_added is not None and (not isinstance(gene_key_added, str) or not gene_key_added):
         raise ValueError(f"gene_key_added must be a non-empty string or None, got {gene_key_added!r}")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
-                                   or batch_size < 1):
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
 
 
@@ -267,8 +293,16 @@ class ChunkPooler:
         Also sum each position's representation over cells (for gene embeddings).
     """
 
-    def __init__(self, model: ScLongModel, positions: np.ndarray, *, pooling: str, batch_size: int,
-                 dtype: torch.dtype, gene_sums: bool = False) -> None:
+    def __init__(
+        self,
+        model: ScLongModel,
+        positions: np.ndarray,
+        *,
+        pooling: str,
+        batch_size: int,
+        dtype: torch.dtype,
+        gene_sums: bool = False,
+    ) -> None:
         import torch
 
         self.model, self.positions, self.pooling = model, positions, pooling
@@ -282,14 +316,16 @@ class ChunkPooler:
         """Embeddings ``(len(chunk), dims)`` float32 of a chunk of model inputs, batch by batch from its start."""
         cells = np.empty((len(chunk), self.dims), dtype=np.float32)
         for offset in range(0, len(chunk), self.batch_size):
-            representations, reconstruction = self.model.forward_batch(chunk[offset : offset + self.batch_size],
-                                                                       dtype=self.dtype)
+            representations, reconstruction = self.model.forward_batch(
+                chunk[offset : offset + self.batch_size], dtype=self.dtype
+            )
             selected = None
             if self.pooling == "mean" or self.gene_sums is not None:
                 selected = representations if self._all_genes else representations.index_select(1, self._index)
             if self.pooling == "paper":
-                pooled = (representations.sum(-1).index_select(1, self._index)
-                          + reconstruction.index_select(1, self._index))
+                pooled = representations.sum(-1).index_select(1, self._index) + reconstruction.index_select(
+                    1, self._index
+                )
             else:
                 assert selected is not None
                 pooled = selected.mean(1)
@@ -300,22 +336,39 @@ class ChunkPooler:
         return cells
 
 
-def _encode(adata: AnnData, model: ScLongModel, match: GeneMatch, *, pooling: str, genes: bool,
-            layer: str | None, value_kind: ValueKind, batch_size: int, dtype: torch.dtype,
-            progress: bool | None) -> _Pooled:
+def _encode(
+    adata: AnnData,
+    model: ScLongModel,
+    match: GeneMatch,
+    *,
+    pooling: str,
+    genes: bool,
+    layer: str | None,
+    value_kind: ValueKind,
+    batch_size: int,
+    dtype: torch.dtype,
+    progress: bool | None,
+) -> _Pooled:
     """Stream the cells through the model and reduce every batch at once (nothing is written to ``adata``)."""
     from sclong_tl.pp import iter_model_inputs
 
-    pooler = ChunkPooler(model, feature_positions(match), pooling=pooling, batch_size=batch_size, dtype=dtype,
-                         gene_sums=genes)
+    pooler = ChunkPooler(
+        model, feature_positions(match), pooling=pooling, batch_size=batch_size, dtype=dtype, gene_sums=genes
+    )
     n_cells = adata.n_obs
     if pooling == "paper" and 4 * n_cells * pooler.dims > _LARGE_OUTPUT_BYTES:
-        logger.warning("embed: the 'paper' embedding of %d cells x %d genes takes %.1f GB; pooling='mean' gives "
-                       "%d dimensions, and `sclong-tl embed` writes either to disk as it goes", n_cells,
-                       pooler.dims, 4 * n_cells * pooler.dims / 1e9, model.config.base_dim)
+        logger.warning(
+            "embed: the 'paper' embedding of %d cells x %d genes takes %.1f GB; pooling='mean' gives "
+            "%d dimensions, and `sclong-tl embed` writes either to disk as it goes",
+            n_cells,
+            pooler.dims,
+            4 * n_cells * pooler.dims / 1e9,
+            model.config.base_dim,
+        )
     cells = np.empty((n_cells, pooler.dims), dtype=np.float32)
-    chunks = iter_model_inputs(adata, model.genes, layer=layer, value_kind=value_kind,
-                               chunk_size=chunk_cells(batch_size), gene_match=match)
+    chunks = iter_model_inputs(
+        adata, model.genes, layer=layer, value_kind=value_kind, chunk_size=chunk_cells(batch_size), gene_match=match
+    )
     with progress_bar(total=n_cells, enabled=progress, desc="scLong embed", unit="cell") as bar:
         for chunk_start, chunk in chunks:
             cells[chunk_start : chunk_start + len(chunk)] = pooler(chunk)
@@ -332,24 +385,44 @@ def nonfinite_message(model: ScLongModel, cells: np.ndarray, dtype: torch.dtype)
     broken = model.nonfinite_weights()
     if broken:
         source = model.path or "not saved"
-        return (f"{message}: its weights hold NaN or infinite values ({len(broken)} tensors, e.g. {broken[:3]}), "
-                "so every output is affected whatever the data or precision. The weights file "
-                f"({source}) is damaged or comes from a diverged training run: load other weights.")
+        return (
+            f"{message}: its weights hold NaN or infinite values ({len(broken)} tensors, e.g. {broken[:3]}), "
+            "so every output is affected whatever the data or precision. The weights file "
+            f"({source}) is damaged or comes from a diverged training run: load other weights."
+        )
     name = str(dtype).removeprefix("torch.")
     if name != "float32":
         return f"{message} (dtype {name}, weights finite): overflow at reduced precision; try dtype='float32'"
-    return (f"{message} (float32, weights and inputs finite): a numerical overflow inside the model; please report "
-            "it with the model name and the affected cells")
+    return (
+        f"{message} (float32, weights and inputs finite): a numerical overflow inside the model; please report "
+        "it with the model name and the affected cells"
+    )
 
 
-def uns_record(model: ScLongModel, match: GeneMatch, positions: np.ndarray, *, pooling: str, dtype: torch.dtype,
-               value_kind: ValueKind, **keys: str | None) -> dict[str, Any]:
+def uns_record(
+    model: ScLongModel,
+    match: GeneMatch,
+    positions: np.ndarray,
+    *,
+    pooling: str,
+    dtype: torch.dtype,
+    value_kind: ValueKind,
+    **keys: str | None,
+) -> dict[str, Any]:
     """The ``.uns`` record of an embedding (h5ad-writable: no None values)."""
     n_dims = len(positions) if pooling == "paper" else model.config.base_dim
-    params = params_record("embed", model, pooling=pooling, n_dims=int(n_dims),
-                           dtype=str(dtype).removeprefix("torch."), weights_dtype=model.weights_dtype,
-                           device=str(model.device),
-                           values=value_kind.kind, is_counts=value_kind.is_counts, **keys)
+    params = params_record(
+        "embed",
+        model,
+        pooling=pooling,
+        n_dims=int(n_dims),
+        dtype=str(dtype).removeprefix("torch."),
+        weights_dtype=model.weights_dtype,
+        device=str(model.device),
+        values=value_kind.kind,
+        is_counts=value_kind.is_counts,
+        **keys,
+    )
     uns: dict[str, Any] = {"params": params, "genes": match.to_dict()}
     if pooling == "paper":
         uns["feature_genes"] = np.asarray([model.genes[p] for p in positions], dtype=object)

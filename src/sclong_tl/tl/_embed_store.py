@@ -181,8 +181,16 @@ def embed_to_zarr(
             // context.world_size
         ]
         with torch_threads():
-            _run_blocks(mine, parts, model, context, pooling=pooling, batch_size=batch_size, dtype=compute_dtype,
-                        progress=progress)
+            _run_blocks(
+                mine,
+                parts,
+                model,
+                context,
+                pooling=pooling,
+                batch_size=batch_size,
+                dtype=compute_dtype,
+                progress=progress,
+            )
         _barrier(context)
         if context.is_main:
             _mark_complete(root, parts)

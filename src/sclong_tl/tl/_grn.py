@@ -42,8 +42,9 @@ MIN_CELLS = 10
 DEFAULT_KEY = "sclong_grn"
 
 
-def top_k_edges(adjacency: np.ndarray, sources: np.ndarray, top_k: int | None
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def top_k_edges(
+    adjacency: np.ndarray, sources: np.ndarray, top_k: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows, columns (into ``adjacency``) and weights of each source's ``top_k`` strongest non-zero targets."""
     rows, cols, weights = [], [], []
     n = adjacency.shape[0]
@@ -167,38 +168,91 @@ def grn(
     from sclong_tl.pp import detect_values
 
     adata = select_modality(data, modality)
-    _check_options(similarity=similarity, top_k=top_k, key_added=key_added, batch_size=batch_size, genes=genes,
-                   tfs=tfs, refine=refine, n_epochs=n_epochs, refine_params=refine_params, gene_key=gene_key,
-                   adata=adata)
-    value_kind = detect_values(expression_matrix(adata, layer), values=values,
-                               what="the expression matrix" if layer is None else f"layer {layer!r}")
+    _check_options(
+        similarity=similarity,
+        top_k=top_k,
+        key_added=key_added,
+        batch_size=batch_size,
+        genes=genes,
+        tfs=tfs,
+        refine=refine,
+        n_epochs=n_epochs,
+        refine_params=refine_params,
+        gene_key=gene_key,
+        adata=adata,
+    )
+    value_kind = detect_values(
+        expression_matrix(adata, layer),
+        values=values,
+        what="the expression matrix" if layer is None else f"layer {layer!r}",
+    )
     model = load_model(model, device=device)
     selection = select_network_genes(adata, model, genes=genes, tfs=tfs, gene_key=gene_key)
-    statistics, expression = encode_network_genes(adata, model, selection, layer=layer, gene_key=gene_key,
-                                                  batch_size=batch_size, progress=progress, value_kind=value_kind)
+    statistics, expression = encode_network_genes(
+        adata,
+        model,
+        selection,
+        layer=layer,
+        gene_key=gene_key,
+        batch_size=batch_size,
+        progress=progress,
+        value_kind=value_kind,
+    )
     adjacency = initial_adjacency(statistics.similarity(similarity))
     history: list[dict[str, Any]] = []
     if refine:
-        adjacency, history = refine_adjacency(expression, adjacency, n_epochs=n_epochs, random_state=random_state,
-                                              device=resolve_device(device), progress=progress,
-                                              **dict(refine_params or {}))
+        adjacency, history = refine_adjacency(
+            expression,
+            adjacency,
+            n_epochs=n_epochs,
+            random_state=random_state,
+            device=resolve_device(device),
+            progress=progress,
+            **dict(refine_params or {}),
+        )
     rows, cols, weights = top_k_edges(adjacency, selection.sources, top_k)
-    uns = _uns(model, selection, history, similarity=similarity, refine=refine, n_epochs=n_epochs, top_k=top_k,
-               random_state=random_state, refine_params=refine_params, layer=layer, gene_key=gene_key,
-               values=value_kind.kind, is_counts=value_kind.is_counts,
-               modality=modality if adata is not data else None)
+    uns = _uns(
+        model,
+        selection,
+        history,
+        similarity=similarity,
+        refine=refine,
+        n_epochs=n_epochs,
+        top_k=top_k,
+        random_state=random_state,
+        refine_params=refine_params,
+        layer=layer,
+        gene_key=gene_key,
+        values=value_kind.kind,
+        is_counts=value_kind.is_counts,
+        modality=modality if adata is not data else None,
+    )
     matrix = _network_matrix(adata.n_vars, selection.var_index[rows], selection.var_index[cols], weights)
     target, target_adata = output_target(data, modality, copy=copy)
     target_adata.varp[key_added] = matrix
     target_adata.uns[key_added] = uns
-    log_added("grn", [f".varp[{key_added!r}]", f".uns[{key_added!r}]"],
-              f"{matrix.nnz} edges from {len(selection.sources)} sources over {len(selection.names)} genes")
+    log_added(
+        "grn",
+        [f".varp[{key_added!r}]", f".uns[{key_added!r}]"],
+        f"{matrix.nnz} edges from {len(selection.sources)} sources over {len(selection.names)} genes",
+    )
     return target if copy else None
 
 
-def _check_options(*, similarity: str, top_k: int | None, key_added: str, batch_size: int | None,
-                   genes: Sequence[str] | None, tfs: Sequence[str] | None, refine: bool, n_epochs: int,
-                   refine_params: Mapping[str, Any] | None, gene_key: str | None, adata: AnnData) -> None:
+def _check_options(
+    *,
+    similarity: str,
+    top_k: int | None,
+    key_added: str,
+    batch_size: int | None,
+    genes: Sequence[str] | None,
+    tfs: Sequence[str] | None,
+    refine: bool,
+    n_epochs: int,
+    refine_params: Mapping[str, Any] | None,
+    gene_key: str | None,
+    adata: AnnData,
+) -> None:
     """Every check :func:`grn` can make before the scLong pass (so that a bad option fails in milliseconds)."""
     if similarity not in SIMILARITIES:
         raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
@@ -206,8 +260,9 @@ def _check_options(*, similarity: str, top_k: int | None, key_added: str, batch_
         raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
     if not isinstance(key_added, str) or not key_added:
         raise ValueError(f"key_added must be a non-empty string, got {key_added!r}")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer)
-                                   or batch_size < 1):
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1
+    ):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     for name, names in (("genes", genes), ("tfs", tfs)):
         if isinstance(names, str):
@@ -221,13 +276,15 @@ def _check_options(*, similarity: str, top_k: int | None, key_added: str, batch_
         raise ValueError(f"grn needs at least {MIN_CELLS} cells, got {adata.n_obs}")
 
 
-def _uns(model: ScLongModel, selection: GeneSelection, history: list[dict[str, Any]], **params: Any
-         ) -> dict[str, Any]:
+def _uns(model: ScLongModel, selection: GeneSelection, history: list[dict[str, Any]], **params: Any) -> dict[str, Any]:
     params["refine_params"] = {**REFINE_DEFAULTS, **dict(params["refine_params"] or {})}
-    record = params_record("grn", model, n_genes=len(selection.positions), n_sources=len(selection.sources),
-                           **params)
-    return {"params": record, "genes": selection.names, "gene_match": selection.match.to_dict(),
-            "loss": [float(entry["total"]) for entry in history]}
+    record = params_record("grn", model, n_genes=len(selection.positions), n_sources=len(selection.sources), **params)
+    return {
+        "params": record,
+        "genes": selection.names,
+        "gene_match": selection.match.to_dict(),
+        "loss": [float(entry["total"]) for entry in history],
+    }
 
 
 def _network_matrix(n_vars: int, rows: np.ndarray, cols: np.ndarray, weights: np.ndarray) -> Any:

@@ -75,9 +75,16 @@ def check_refine_params(params: dict[str, Any], n_epochs: int) -> dict[str, Any]
     return settings
 
 
-def refine_adjacency(expression: np.ndarray, adjacency: np.ndarray, *, n_epochs: int, random_state: int,
-                     device: torch.device | str = "cpu", progress: bool | None = False, **params: Any
-                     ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+def refine_adjacency(
+    expression: np.ndarray,
+    adjacency: np.ndarray,
+    *,
+    n_epochs: int,
+    random_state: int,
+    device: torch.device | str = "cpu",
+    progress: bool | None = False,
+    **params: Any,
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Train DeepSEM on ``(cells, genes)`` expression starting from ``adjacency``; return the trained A.
 
     ``params`` override :data:`REFINE_DEFAULTS`. The MLP optimiser (RMSprop, ``lr``, decayed by ``lr_decay``
@@ -155,4 +162,3 @@ def refine_adjacency(expression: np.ndarray, adjacency: np.ndarray, *, n_epochs:
     with torch.no_grad():
         trained = module.network().cpu().numpy().astype(np.float64)
     return trained, history
-

@@ -106,7 +106,6 @@ def adjacency_from_representations(representations: np.ndarray, *, similarity: s
     return initial_adjacency(statistics.similarity(similarity))
 
 
-
 @dataclass
 class GeneSelection:
     """The genes of a network.
@@ -132,8 +131,14 @@ class GeneSelection:
     match: GeneMatch
 
 
-def select_network_genes(data: AnnData, model: ScLongModel, *, genes: Sequence[str] | None = None,
-                         tfs: Sequence[str] | None = None, gene_key: str | None = None) -> GeneSelection:
+def select_network_genes(
+    data: AnnData,
+    model: ScLongModel,
+    *,
+    genes: Sequence[str] | None = None,
+    tfs: Sequence[str] | None = None,
+    gene_key: str | None = None,
+) -> GeneSelection:
     """The network's genes (at most :data:`MAX_GENES`): ``genes`` (default all) found in the vocabulary.
 
     Parameters
@@ -168,10 +173,12 @@ def select_network_genes(data: AnnData, model: ScLongModel, *, genes: Sequence[s
         warnings.filterwarnings("ignore", message="only .* commonly expressed genes", category=UserWarning)
         match = match_genes(data, model.genes, gene_key=gene_key)
     if match.fraction_common_found < CONTEXT_WARN_FRACTION:
-        warn_user(f"grn: the data hold only {match.n_common_found:,} of the vocabulary's {match.n_common:,} commonly "
-                  f"expressed genes ({match.fraction_common_found:.0%}): scLong represents each gene in the context "
-                  "of the whole transcriptome, and the rest is read as zero. Pass the full AnnData and choose the "
-                  "network's genes with genes= (sl.grn(adata, genes=...), not sl.grn(adata[:, genes]))")
+        warn_user(
+            f"grn: the data hold only {match.n_common_found:,} of the vocabulary's {match.n_common:,} commonly "
+            f"expressed genes ({match.fraction_common_found:.0%}): scLong represents each gene in the context "
+            "of the whole transcriptome, and the rest is read as zero. Pass the full AnnData and choose the "
+            "network's genes with genes= (sl.grn(adata, genes=...), not sl.grn(adata[:, genes]))"
+        )
     positions = np.asarray(match.var_index)[wanted]
     in_vocabulary = positions >= 0
     _, first = np.unique(positions, return_index=True)
@@ -179,30 +186,43 @@ def select_network_genes(data: AnnData, model: ScLongModel, *, genes: Sequence[s
     unique[first] = True
     keep = in_vocabulary & unique
     if (~keep).any():
-        logger.warning("grn: %d of %d selected genes are left out (%d not in the model's vocabulary, %d "
-                       "duplicates of another gene's vocabulary entry)", int((~keep).sum()), len(keep),
-                       int((~in_vocabulary).sum()), int((in_vocabulary & ~unique).sum()))
+        logger.warning(
+            "grn: %d of %d selected genes are left out (%d not in the model's vocabulary, %d "
+            "duplicates of another gene's vocabulary entry)",
+            int((~keep).sum()),
+            len(keep),
+            int((~in_vocabulary).sum()),
+            int((in_vocabulary & ~unique).sum()),
+        )
     var_index, positions = wanted[keep], positions[keep]
     if len(var_index) < MIN_GENES:
-        raise ValueError(f"grn needs at least {MIN_GENES} genes found in the model's vocabulary, got "
-                         f"{len(var_index)} (of {len(wanted)} selected)")
+        raise ValueError(
+            f"grn needs at least {MIN_GENES} genes found in the model's vocabulary, got "
+            f"{len(var_index)} (of {len(wanted)} selected)"
+        )
     if len(var_index) > MAX_GENES:
-        raise ValueError(f"grn got {len(var_index)} genes; select at most {MAX_GENES} with `genes=` (e.g. "
-                         "transcription factors plus highly variable genes)")
+        raise ValueError(
+            f"grn got {len(var_index)} genes; select at most {MAX_GENES} with `genes=` (e.g. "
+            "transcription factors plus highly variable genes)"
+        )
     if tfs is None:
         sources = np.arange(len(var_index))
     else:
         tf_rows = set(_var_positions(data, tfs, gene_key, "tfs", require_all=False).tolist())
         sources = np.flatnonzero([i in tf_rows for i in var_index])
         if len(sources) == 0:
-            raise ValueError("none of the selected genes is in tfs (matched against var_names"
-                             + (f" and var[{gene_key!r}])" if gene_key else ")"))
-    return GeneSelection(var_index=var_index, names=[str(names[i]) for i in var_index], positions=positions,
-                         sources=sources, match=match)
+            raise ValueError(
+                "none of the selected genes is in tfs (matched against var_names"
+                + (f" and var[{gene_key!r}])" if gene_key else ")")
+            )
+    return GeneSelection(
+        var_index=var_index, names=[str(names[i]) for i in var_index], positions=positions, sources=sources, match=match
+    )
 
 
-def _var_positions(data: AnnData, wanted: Sequence[str], gene_key: str | None, what: str, *,
-                   require_all: bool = True) -> np.ndarray:
+def _var_positions(
+    data: AnnData, wanted: Sequence[str], gene_key: str | None, what: str, *, require_all: bool = True
+) -> np.ndarray:
     """Sorted ``var`` rows whose ``var_names`` (or ``var[gene_key]``) are in ``wanted`` (every duplicate row)."""
     if isinstance(wanted, str):
         raise TypeError(f"{what} must be a list of gene names, not a single string")
@@ -225,10 +245,17 @@ def _var_positions(data: AnnData, wanted: Sequence[str], gene_key: str | None, w
     return np.flatnonzero(hit)
 
 
-def encode_network_genes(data: AnnData, model: ScLongModel, selection: GeneSelection, *,
-                         layer: str | None = None, gene_key: str | None = None, batch_size: int | None = None,
-                         progress: bool | None = None, value_kind: ValueKind | None = None
-                         ) -> tuple[SimilarityStatistics, np.ndarray]:
+def encode_network_genes(
+    data: AnnData,
+    model: ScLongModel,
+    selection: GeneSelection,
+    *,
+    layer: str | None = None,
+    gene_key: str | None = None,
+    batch_size: int | None = None,
+    progress: bool | None = None,
+    value_kind: ValueKind | None = None,
+) -> tuple[SimilarityStatistics, np.ndarray]:
     """Encode the cells once: similarity statistics of the selected genes and their model-space expression.
 
     Parameters
@@ -260,8 +287,9 @@ def encode_network_genes(data: AnnData, model: ScLongModel, selection: GeneSelec
     positions = selection.positions
     statistics = SimilarityStatistics(len(positions))
     expression = np.empty((data.n_obs, len(positions)), dtype=np.float32)
-    chunks = iter_model_inputs(data, model.genes, layer=layer, gene_key=gene_key, gene_match=selection.match,
-                               value_kind=value_kind)
+    chunks = iter_model_inputs(
+        data, model.genes, layer=layer, gene_key=gene_key, gene_match=selection.match, value_kind=value_kind
+    )
     with progress_bar(total=data.n_obs, enabled=progress, desc="scLong", unit="cell") as bar:
         for start, chunk in chunks:
             expression[start : start + len(chunk)] = chunk[:, positions]
@@ -269,4 +297,3 @@ def encode_network_genes(data: AnnData, model: ScLongModel, selection: GeneSelec
                 statistics.update(representations[:, positions, :])
                 bar.update(len(representations))
     return statistics, expression
-

@@ -102,33 +102,78 @@ def predict_perturbation(
     from sclong_tl.models import PerturbationModel
 
     adata = select_modality(data, modality)
-    _check_request(adata, perturbations, perturbation_model=perturbation_model, condition_key=condition_key,
-                   control=control, n_control_cells=n_control_cells, representation=representation, layer=layer,
-                   values=values, max_epochs=max_epochs, key_added=key_added)
+    _check_request(
+        adata,
+        perturbations,
+        perturbation_model=perturbation_model,
+        condition_key=condition_key,
+        control=control,
+        n_control_cells=n_control_cells,
+        representation=representation,
+        layer=layer,
+        values=values,
+        max_epochs=max_epochs,
+        key_added=key_added,
+    )
     head = perturbation_model
     if head is None:
-        head = PerturbationModel(adata, model, condition_key=condition_key, control=control,
-                                 n_control_cells=n_control_cells, representation=representation, layer=layer,
-                                 values=values, gene_key=gene_key, random_state=random_state, progress=progress)
-        head.fit(train_conditions, max_epochs=max_epochs, max_cells_per_condition=max_cells_per_condition,
-                 progress=progress)
+        head = PerturbationModel(
+            adata,
+            model,
+            condition_key=condition_key,
+            control=control,
+            n_control_cells=n_control_cells,
+            representation=representation,
+            layer=layer,
+            values=values,
+            gene_key=gene_key,
+            random_state=random_state,
+            progress=progress,
+        )
+        head.fit(
+            train_conditions, max_epochs=max_epochs, max_cells_per_condition=max_cells_per_condition, progress=progress
+        )
     else:
         head.validate_genes(adata)
     result = head.predict(perturbations)
     scfm = head.controls.scfm
-    result.uns[key_added] = {"params": params_record(
-        "predict_perturbation", None, model=scfm["name"], model_sha256=scfm.get("sha256"),
-        perturbations=list(result.obs_names), trained_conditions=list(head.trained_conditions),
-        n_control_cells=len(head.controls.expression), init_params=_writable(head.init_params),
-        fit=_writable(head.fit_params), modality=modality if adata is not data else None)}
-    logger.info("predict_perturbation: %d conditions x %d genes; record in result.uns[%r]", result.n_obs,
-                result.n_vars, key_added)
+    result.uns[key_added] = {
+        "params": params_record(
+            "predict_perturbation",
+            None,
+            model=scfm["name"],
+            model_sha256=scfm.get("sha256"),
+            perturbations=list(result.obs_names),
+            trained_conditions=list(head.trained_conditions),
+            n_control_cells=len(head.controls.expression),
+            init_params=_writable(head.init_params),
+            fit=_writable(head.fit_params),
+            modality=modality if adata is not data else None,
+        )
+    }
+    logger.info(
+        "predict_perturbation: %d conditions x %d genes; record in result.uns[%r]",
+        result.n_obs,
+        result.n_vars,
+        key_added,
+    )
     return result
 
 
-def _check_request(adata: AnnData, perturbations: Sequence[str] | str, *, perturbation_model: Any,
-                   condition_key: str, control: str, n_control_cells: int, representation: str, layer: str | None,
-                   values: str, max_epochs: int, key_added: str) -> None:
+def _check_request(
+    adata: AnnData,
+    perturbations: Sequence[str] | str,
+    *,
+    perturbation_model: Any,
+    condition_key: str,
+    control: str,
+    n_control_cells: int,
+    representation: str,
+    layer: str | None,
+    values: str,
+    max_epochs: int,
+    key_added: str,
+) -> None:
     """Every check :func:`predict_perturbation` can make before scLong encodes the control cells."""
     from sclong_tl._anndata import expression_matrix, obs_labels
     from sclong_tl.metrics._conditions import parse_conditions

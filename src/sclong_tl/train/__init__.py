@@ -7,5 +7,16 @@ from ._initial_model import build_initial_model
 from ._loop import pretrain, validation_loss
 from ._masking import chosen_positions, mask_values, masked_mse
 
-__all__ = ["PretrainConfig", "ShardStream", "StreamPosition", "build_initial_model", "chosen_positions",
-           "export_checkpoint", "mask_values", "masked_mse", "pretrain", "thin_counts", "validation_loss"]
+__all__ = [
+    "PretrainConfig",
+    "ShardStream",
+    "StreamPosition",
+    "build_initial_model",
+    "chosen_positions",
+    "export_checkpoint",
+    "mask_values",
+    "masked_mse",
+    "pretrain",
+    "thin_counts",
+    "validation_loss",
+]

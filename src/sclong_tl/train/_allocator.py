@@ -37,7 +37,13 @@ def keep_freed_memory(*, top_pad: int = 256 << 20, trim_threshold: int = 2**31 -
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    applied = all(mallopt(option, min(value, 2**31 - 1)) == 1 for option, value in (
-        (_M_MMAP_THRESHOLD, _MAX_MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, trim_threshold), (_M_TOP_PAD, top_pad)))
+    applied = all(
+        mallopt(option, min(value, 2**31 - 1)) == 1
+        for option, value in (
+            (_M_MMAP_THRESHOLD, _MAX_MMAP_THRESHOLD),
+            (_M_TRIM_THRESHOLD, trim_threshold),
+            (_M_TOP_PAD, top_pad),
+        )
+    )
     logger.debug("glibc allocator tuned for training: %s", applied)
     return applied

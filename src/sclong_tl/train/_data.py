@@ -114,16 +114,22 @@ class ShardStream:
         rng = np.random.default_rng([self.seed, index, 7])
         order = rng.permutation(n_cells)
         n_validation = round(self.validation_fraction * n_cells)
-        return ShardInfo(path, n_cells, np.sort(order[n_validation:]), np.sort(order[:n_validation]),
-                         match.n_matched, match, is_counts)
+        return ShardInfo(
+            path,
+            n_cells,
+            np.sort(order[n_validation:]),
+            np.sort(order[:n_validation]),
+            match.n_matched,
+            match,
+            is_counts,
+        )
 
     @property
     def n_train_cells(self) -> int:
         """Training cells over all shards (before the ``min_genes`` filter)."""
         return sum(len(shard.train_rows) for shard in self.shards)
 
-    def _model_space(self, shard: ShardInfo, rows: np.ndarray, thin_seed: Sequence[int] | None = None
-                     ) -> sp.csr_matrix:
+    def _model_space(self, shard: ShardInfo, rows: np.ndarray, thin_seed: Sequence[int] | None = None) -> sp.csr_matrix:
         # thin_seed: thinning draws are seeded per cell by (*thin_seed, row), so they do not depend on which
         # other cells share the read (a resumed run reads part of a block and draws the same ones)
         """Rows of a shard (read in ascending order) aligned to the vocabulary, thinned if asked, normalised."""
@@ -177,8 +183,9 @@ class ShardStream:
         blocks: list[tuple[int, np.ndarray]] = []
         for shard_index, shard in enumerate(self.shards):
             order = rng.permutation(shard.train_rows)[self.rank :: self.world_size]
-            blocks.extend((shard_index, order[start : start + BLOCK_CELLS])
-                          for start in range(0, len(order), BLOCK_CELLS))
+            blocks.extend(
+                (shard_index, order[start : start + BLOCK_CELLS]) for start in range(0, len(order), BLOCK_CELLS)
+            )
         consumed = 0
         pending: list[np.ndarray] = []
         for block in rng.permutation(len(blocks)):
@@ -189,8 +196,9 @@ class ShardStream:
             start = max(0, position.consumed - consumed)
             rows = rows[start:]
             consumed += start
-            matrix = self._model_space(self.shards[shard_index], rows,
-                                       thin_seed=(self.seed, position.epoch, shard_index, 11))
+            matrix = self._model_space(
+                self.shards[shard_index], rows, thin_seed=(self.seed, position.epoch, shard_index, 11)
+            )
             # _model_space reads rows sorted; restore the shuffled order
             matrix = matrix[np.argsort(np.argsort(rows))]
             keep = self._keep(matrix)
@@ -207,8 +215,9 @@ class ShardStream:
             yield np.stack(pending).astype(np.float32), StreamPosition(position.epoch, consumed)
 
 
-def thin_counts(counts: sp.csr_matrix, rngs: Sequence[np.random.Generator], *, fraction: float, min_keep: float
-                ) -> sp.csr_matrix:
+def thin_counts(
+    counts: sp.csr_matrix, rngs: Sequence[np.random.Generator], *, fraction: float, min_keep: float
+) -> sp.csr_matrix:
     """Binomially thin the counts of a random ``fraction`` of the rows (depth augmentation).
 
     Each chosen row keeps each of its counts with probability ``p``, log-uniform in ``[min_keep, 1]``: what

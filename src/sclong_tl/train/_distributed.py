@@ -31,8 +31,9 @@ class DistributedContext:
         return self.rank == 0
 
 
-def init_distributed(device: str = "auto", *, backend: str | None = None,
-                     timeout: datetime.timedelta | None = None) -> DistributedContext:
+def init_distributed(
+    device: str = "auto", *, backend: str | None = None, timeout: datetime.timedelta | None = None
+) -> DistributedContext:
     """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1); pick this rank's device.
 
     Parameters
@@ -76,8 +77,9 @@ def wrap_model(module: nn.Module, context: DistributedContext, *, fsdp: bool = F
         from torch.distributed.fsdp import FullyShardedDataParallel
         from torch.distributed.fsdp.wrap import ModuleWrapPolicy
 
-        return FullyShardedDataParallel(module, auto_wrap_policy=ModuleWrapPolicy({PreLayerNorm}),
-                                        device_id=context.device, use_orig_params=True)
+        return FullyShardedDataParallel(
+            module, auto_wrap_policy=ModuleWrapPolicy({PreLayerNorm}), device_id=context.device, use_orig_params=True
+        )
     from torch.nn.parallel import DistributedDataParallel
 
     device_ids = [context.device.index] if context.device.type == "cuda" else None

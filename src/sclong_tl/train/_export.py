@@ -12,8 +12,7 @@ from ._config import PretrainConfig
 from ._initial_model import build_initial_model
 
 
-def export_checkpoint(run_dir: str | os.PathLike, path: str | os.PathLike, *, storage_dtype: str | None = None
-                      ) -> Path:
+def export_checkpoint(run_dir: str | os.PathLike, path: str | os.PathLike, *, storage_dtype: str | None = None) -> Path:
     """Write the weights of the newest checkpoint of a pretraining run as a model file.
 
     Parameters
@@ -41,10 +40,19 @@ def export_checkpoint(run_dir: str | os.PathLike, path: str | os.PathLike, *, st
     model.module.load_state_dict(state["model"])
     model.module.eval()
     model.name = config.name
-    model.save(Path(path), storage_dtype=storage_dtype, provenance={
-        "trained_by": "sclong-tl pretrain (exported checkpoint)", "steps": int(state["step"]),
-        "batch_size": config.batch_size, "grad_accum": config.grad_accum, "lr": config.lr,
-        "data": [Path(p).name for p in config.data], "seed": config.seed, "thinning": config.thinning,
-        "gene_init": config.gene_init,
-    })
+    model.save(
+        Path(path),
+        storage_dtype=storage_dtype,
+        provenance={
+            "trained_by": "sclong-tl pretrain (exported checkpoint)",
+            "steps": int(state["step"]),
+            "batch_size": config.batch_size,
+            "grad_accum": config.grad_accum,
+            "lr": config.lr,
+            "data": [Path(p).name for p in config.data],
+            "seed": config.seed,
+            "thinning": config.thinning,
+            "gene_init": config.gene_init,
+        },
+    )
     return Path(path)

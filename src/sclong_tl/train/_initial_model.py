@@ -40,8 +40,9 @@ def _gene_vectors(config: PretrainConfig, genes: list[str], dim: int, gene2go: d
         raise ValueError(f"gene_init must be 'go', 'coexpression' or 'go+coexpression', got {config.gene_init!r}")
     if config.gene_init == "go":
         return initial_gene_vectors(genes, dim, gene2go=gene2go, seed=config.seed)
-    sample = ShardStream(config.data, genes, seed=config.seed, validation_fraction=config.validation_fraction,
-                         min_genes=config.min_genes).training_sample()
+    sample = ShardStream(
+        config.data, genes, seed=config.seed, validation_fraction=config.validation_fraction, min_genes=config.min_genes
+    ).training_sample()
     coexpression_dim = dim if config.gene_init == "coexpression" else dim - dim // 2
     coexpression, covered = coexpression_vectors(sample, coexpression_dim, seed=config.seed)
     go_dim = dim - coexpression_dim
@@ -53,21 +54,31 @@ def _gene_vectors(config: PretrainConfig, genes: list[str], dim: int, gene2go: d
     return np.concatenate([go[:, :go_dim], coexpression], axis=1) / np.sqrt(2.0)
 
 
-def _graph_and_vectors(config: PretrainConfig, genes: list[str], dim: int, cache: Path
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _graph_and_vectors(
+    config: PretrainConfig, genes: list[str], dim: int, cache: Path
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """GO graph and initial gene vectors of the vocabulary, cached in the output folder."""
     from sclong_tl.genes import build_go_graph, go_graph_edges, load_gene2go
 
     if cache.is_file():
         stored = np.load(cache, allow_pickle=False)
-        if (stored["genes"].tolist() == genes and stored["vectors"].shape[1] == dim
-                and str(stored.get("gene_init", "go")) == config.gene_init):
+        if (
+            stored["genes"].tolist() == genes
+            and stored["vectors"].shape[1] == dim
+            and str(stored.get("gene_init", "go")) == config.gene_init
+        ):
             return stored["edge_index"], stored["edge_weight"], stored["vectors"]
     gene2go = load_gene2go()
     edge_index, edge_weight = go_graph_edges(build_go_graph(gene2go, genes), genes)
     vectors = _gene_vectors(config, genes, dim, gene2go)
-    np.savez(cache, genes=np.array(genes), edge_index=edge_index, edge_weight=edge_weight, vectors=vectors,
-             gene_init=np.array(config.gene_init))
+    np.savez(
+        cache,
+        genes=np.array(genes),
+        edge_index=edge_index,
+        edge_weight=edge_weight,
+        vectors=vectors,
+        gene_init=np.array(config.gene_init),
+    )
     return edge_index, edge_weight, vectors
 
 
@@ -92,7 +103,12 @@ def build_initial_model(config: PretrainConfig, out: Path) -> Any:
         return load_model(config.init, device="cpu")
     genes = _vocabulary(config)
     model_config = _model_config(config.config, len(genes))
-    edge_index, edge_weight, vectors = _graph_and_vectors(config, genes, model_config.base_dim,
-                                                          out / "gene_graph.npz")
-    return ScLongModel.from_config(model_config, genes=genes, seed=config.seed, gene_vectors=vectors,
-                                   graph=(edge_index, edge_weight), name=config.name)
+    edge_index, edge_weight, vectors = _graph_and_vectors(config, genes, model_config.base_dim, out / "gene_graph.npz")
+    return ScLongModel.from_config(
+        model_config,
+        genes=genes,
+        seed=config.seed,
+        gene_vectors=vectors,
+        graph=(edge_index, edge_weight),
+        name=config.name,
+    )

@@ -36,8 +36,9 @@ def _mask_generator(seed: int, rank: int, micro_step: int) -> torch.Generator:
 
 
 def _set_lr(optimizer: torch.optim.Optimizer, config: PretrainConfig, step: int) -> float:
-    lr = config.lr * warmup_cosine(step, warmup_steps=config.warmup_steps, total_steps=config.steps,
-                                   min_ratio=config.min_lr_ratio)
+    lr = config.lr * warmup_cosine(
+        step, warmup_steps=config.warmup_steps, total_steps=config.steps, min_ratio=config.min_lr_ratio
+    )
     for group in optimizer.param_groups:
         group["lr"] = lr
     return lr
@@ -49,8 +50,9 @@ def _autocast(context: DistributedContext, enabled: bool) -> contextlib.Abstract
     return torch.autocast(context.device.type, dtype=torch.bfloat16)
 
 
-def _masked_errors(network: torch.nn.Module, padded: torch.Tensor, generator: torch.Generator,
-                   context: DistributedContext, bf16: bool) -> tuple[torch.Tensor, int]:
+def _masked_errors(
+    network: torch.nn.Module, padded: torch.Tensor, generator: torch.Generator, context: DistributedContext, bf16: bool
+) -> tuple[torch.Tensor, int]:
     """Sum of squared reconstruction errors on the chosen genes of masked ``padded`` cells, and their number.
 
     The network computes its output at the chosen genes only (``positions=``), the only place the loss reads.
@@ -65,16 +67,18 @@ def _masked_errors(network: torch.nn.Module, padded: torch.Tensor, generator: to
     return torch.where(valid, errors, torch.zeros_like(errors)).sum(), int(valid.sum())
 
 
-def _forward_loss(network: torch.nn.Module, values: torch.Tensor, generator: torch.Generator,
-                  context: DistributedContext, bf16: bool) -> torch.Tensor:
+def _forward_loss(
+    network: torch.nn.Module, values: torch.Tensor, generator: torch.Generator, context: DistributedContext, bf16: bool
+) -> torch.Tensor:
     """Masked-reconstruction MSE of a micro-batch (0 when no gene was chosen)."""
     total, count = _masked_errors(network, torch.nn.functional.pad(values, (0, 1)), generator, context, bf16)
     return total / max(count, 1)
 
 
 @torch.no_grad()
-def validation_loss(module: torch.nn.Module, cells: Any, *, seed: int, context: DistributedContext,
-                    bf16: bool, batch_size: int) -> float:
+def validation_loss(
+    module: torch.nn.Module, cells: Any, *, seed: int, context: DistributedContext, bf16: bool, batch_size: int
+) -> float:
     """Masked-reconstruction MSE on held-out cells with fixed masks (comparable across steps and models).
 
     Parameters
@@ -118,8 +122,9 @@ def full_state_dict(network: torch.nn.Module, module: torch.nn.Module, *, fsdp: 
     from torch.distributed.fsdp import FullStateDictConfig, StateDictType
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
-    with FSDP.state_dict_type(network, StateDictType.FULL_STATE_DICT,
-                              FullStateDictConfig(offload_to_cpu=True, rank0_only=True)):
+    with FSDP.state_dict_type(
+        network, StateDictType.FULL_STATE_DICT, FullStateDictConfig(offload_to_cpu=True, rank0_only=True)
+    ):
         return network.state_dict()
 
 
@@ -173,10 +178,17 @@ class _Run:
         self.network = wrap_model(self.module, context, fsdp=config.fsdp)
         # foreach: one multi-tensor update instead of a loop over the parameters (the default on CUDA only)
         self.optimizer = torch.optim.Adam(self.network.parameters(), lr=config.lr, foreach=True)
-        self.stream = ShardStream(config.data, self.model.genes, seed=config.seed,
-                                  validation_fraction=config.validation_fraction, min_genes=config.min_genes,
-                                  rank=context.rank, world_size=context.world_size, thinning=config.thinning,
-                                  thinning_min_keep=config.thinning_min_keep)
+        self.stream = ShardStream(
+            config.data,
+            self.model.genes,
+            seed=config.seed,
+            validation_fraction=config.validation_fraction,
+            min_genes=config.min_genes,
+            rank=context.rank,
+            world_size=context.world_size,
+            thinning=config.thinning,
+            thinning_min_keep=config.thinning_min_keep,
+        )
         # under FSDP every rank takes part in the (sharded) validation forward; under DDP only the main rank scores
         self.scorers = context.is_main or config.fsdp
         self.evaluated = self.network if config.fsdp else self.module
@@ -199,14 +211,18 @@ class _Run:
         self.step = int(state["step"])
         self.position = StreamPosition(int(state["epoch"]), int(state["consumed"]))
         restore_rng_states(state["rng"])
-        logger.info("resumed from step %d (epoch %d, %d cells into it)", self.step, self.position.epoch,
-                    self.position.consumed)
+        logger.info(
+            "resumed from step %d (epoch %d, %d cells into it)", self.step, self.position.epoch, self.position.consumed
+        )
 
     def write_run_record(self) -> None:
         if not self.context.is_main:
             return
-        record = {**asdict(self.config), "world_size": self.context.world_size,
-                  "train_cells": self.stream.n_train_cells}
+        record = {
+            **asdict(self.config),
+            "world_size": self.context.world_size,
+            "train_cells": self.stream.n_train_cells,
+        }
         (self.out / "run.json").write_text(json.dumps(record, indent=2, default=str))
         if self.step == 0 or not self.metrics_path.exists():
             self.metrics_path.write_text("step,epoch,lr,loss,val_loss,cells_per_s,skipped_cells,elapsed_s\n")
@@ -223,8 +239,9 @@ class _Run:
 
         config = self.config
         batches = self._batches()
-        bar = tqdm(total=config.steps, initial=self.step, disable=not self.context.is_main, desc="pretraining",
-                   unit="step")
+        bar = tqdm(
+            total=config.steps, initial=self.step, disable=not self.context.is_main, desc="pretraining", unit="step"
+        )
         while self.step < config.steps:
             lr = _set_lr(self.optimizer, config, self.step)
             loss = self._optimizer_step(batches)
@@ -269,8 +286,14 @@ class _Run:
     def _validate(self) -> float:
         if not self.scorers:
             return float("nan")
-        return validation_loss(self.evaluated, self.validation, seed=self.config.seed, context=self.context,
-                               bf16=self.bf16, batch_size=self.config.batch_size)
+        return validation_loss(
+            self.evaluated,
+            self.validation,
+            seed=self.config.seed,
+            context=self.context,
+            bf16=self.bf16,
+            batch_size=self.config.batch_size,
+        )
 
     def _log(self, lr: float, val_loss: float, bar: Any) -> None:
         if not self.context.is_main:
@@ -278,23 +301,46 @@ class _Run:
         rate = self.window_cells * self.context.world_size / max(time.perf_counter() - self.window_start, 1e-9)
         mean_loss = float(np.mean(self.losses))
         with open(self.metrics_path, "a", newline="") as handle:
-            csv.writer(handle).writerow([self.step, self.position.epoch, f"{lr:.3e}", f"{mean_loss:.5f}",
-                                         "" if math.isnan(val_loss) else f"{val_loss:.5f}", f"{rate:.2f}",
-                                         self.stream.skipped_cells, f"{time.perf_counter() - self.started:.1f}"])
-        bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}",
-                        **({} if math.isnan(val_loss) else {"val": f"{val_loss:.4f}"}))
-        logger.info("step %d loss %.5f lr %.2e %.1f cells/s%s", self.step, mean_loss, lr, rate,
-                    "" if math.isnan(val_loss) else f" val {val_loss:.5f}")
+            csv.writer(handle).writerow(
+                [
+                    self.step,
+                    self.position.epoch,
+                    f"{lr:.3e}",
+                    f"{mean_loss:.5f}",
+                    "" if math.isnan(val_loss) else f"{val_loss:.5f}",
+                    f"{rate:.2f}",
+                    self.stream.skipped_cells,
+                    f"{time.perf_counter() - self.started:.1f}",
+                ]
+            )
+        bar.set_postfix(
+            loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}", **({} if math.isnan(val_loss) else {"val": f"{val_loss:.4f}"})
+        )
+        logger.info(
+            "step %d loss %.5f lr %.2e %.1f cells/s%s",
+            self.step,
+            mean_loss,
+            lr,
+            rate,
+            "" if math.isnan(val_loss) else f" val {val_loss:.5f}",
+        )
         self.window_cells, self.window_start, self.losses = 0, time.perf_counter(), []
 
     def _checkpoint(self) -> None:
         weights = full_state_dict(self.network, self.module, fsdp=self.config.fsdp)
         if self.context.is_main:
-            save_training_state(self.checkpoints, self.step, {
-                "model": weights, "optimizer": self.optimizer.state_dict() if not self.config.fsdp else {},
-                "step": self.step, "epoch": self.position.epoch, "consumed": self.position.consumed,
-                "rng": rng_states(),
-            })
+            save_training_state(
+                self.checkpoints,
+                self.step,
+                {
+                    "model": weights,
+                    "optimizer": self.optimizer.state_dict() if not self.config.fsdp else {},
+                    "step": self.step,
+                    "epoch": self.position.epoch,
+                    "consumed": self.position.consumed,
+                    "rng": rng_states(),
+                },
+            )
 
     def _save_if_best(self, val_loss: float) -> None:
         """Keep the weights of the best validation loss so far as ``model-best.safetensors`` (not under FSDP)."""
@@ -307,12 +353,23 @@ class _Run:
         """Save the main rank's model (its module holds the full weights) with the run's provenance."""
         config = self.config
         self.model.name = config.name
-        self.model.save(path, storage_dtype=config.storage_dtype, provenance={
-            "trained_by": "sclong-tl pretrain", "steps": self.step, "batch_size": config.batch_size,
-            "grad_accum": config.grad_accum, "world_size": self.context.world_size, "lr": config.lr,
-            "data": [Path(p).name for p in config.data], "seed": config.seed, "thinning": config.thinning,
-            "gene_init": config.gene_init, **extra,
-        })
+        self.model.save(
+            path,
+            storage_dtype=config.storage_dtype,
+            provenance={
+                "trained_by": "sclong-tl pretrain",
+                "steps": self.step,
+                "batch_size": config.batch_size,
+                "grad_accum": config.grad_accum,
+                "world_size": self.context.world_size,
+                "lr": config.lr,
+                "data": [Path(p).name for p in config.data],
+                "seed": config.seed,
+                "thinning": config.thinning,
+                "gene_init": config.gene_init,
+                **extra,
+            },
+        )
         logger.info("wrote %s (step %d)", path, self.step)
 
     def save_final(self) -> Path:

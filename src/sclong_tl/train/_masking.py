@@ -16,9 +16,14 @@ MASK_FRACTION = 0.15
 REPLACE_PROBABILITY = 0.9
 
 
-def mask_values(values: torch.Tensor, *, generator: torch.Generator, mask_fraction: float = MASK_FRACTION,
-                replace_probability: float = REPLACE_PROBABILITY, mask_value: float = MASK_VALUE
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_values(
+    values: torch.Tensor,
+    *,
+    generator: torch.Generator,
+    mask_fraction: float = MASK_FRACTION,
+    replace_probability: float = REPLACE_PROBABILITY,
+    mask_value: float = MASK_VALUE,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Choose and mask genes of each cell.
 
     Parameters

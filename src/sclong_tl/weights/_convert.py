@@ -41,10 +41,21 @@ _HYPERPARAMETER_FIELDS = {
     "feature_redraw_interval": "feature_redraw_interval",
 }
 # constructor options our network does not implement; the release uses the listed values
-_FIXED_OPTIONS = {"local_attn_heads": 0, "causal": False, "reversible": False, "ff_chunks": 1, "ff_glu": False,
-                  "generalized_attention": False, "use_scalenorm": False, "use_rezero": False,
-                  "cross_attend": False, "no_projection": False, "qkv_bias": False, "g2v_position_emb": True,
-                  "go_use_gene2vec": True}
+_FIXED_OPTIONS = {
+    "local_attn_heads": 0,
+    "causal": False,
+    "reversible": False,
+    "ff_chunks": 1,
+    "ff_glu": False,
+    "generalized_attention": False,
+    "use_scalenorm": False,
+    "use_rezero": False,
+    "cross_attend": False,
+    "no_projection": False,
+    "qkv_bias": False,
+    "g2v_position_emb": True,
+    "go_use_gene2vec": True,
+}
 
 
 def read_official_genes(path: str | os.PathLike) -> list[str]:
@@ -72,8 +83,14 @@ def official_config(hyperparams: dict[str, Any], *, gene_table_dtype: str) -> di
     return config
 
 
-def convert_official(checkpoint: str | os.PathLike, hyperparams: str | os.PathLike, genes: str | os.PathLike,
-                     out: str | os.PathLike, *, name: str = "sclong-1b") -> Path:
+def convert_official(
+    checkpoint: str | os.PathLike,
+    hyperparams: str | os.PathLike,
+    genes: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    name: str = "sclong-1b",
+) -> Path:
     """Convert the official scLong release into one ``.safetensors`` file loadable by :func:`sclong_tl.load_model`.
 
     Parameters
@@ -130,8 +147,10 @@ def convert_official(checkpoint: str | os.PathLike, hyperparams: str | os.PathLi
     expected_keys = _expected_keys(config, ScLong)
     missing, unexpected = expected_keys - set(state_dict), set(state_dict) - expected_keys
     if missing or unexpected:
-        raise ValueError(f"state dict does not match the hyper-parameters: missing {sorted(missing)[:5]}, "
-                         f"unexpected {sorted(unexpected)[:5]}")
+        raise ValueError(
+            f"state dict does not match the hyper-parameters: missing {sorted(missing)[:5]}, "
+            f"unexpected {sorted(unexpected)[:5]}"
+        )
     provenance = {
         "name": name,
         "source": "official scLong release (Bai et al., Nat Commun 2026), converted by sclong-tl convert",
@@ -145,8 +164,9 @@ def convert_official(checkpoint: str | os.PathLike, hyperparams: str | os.PathLi
             if isinstance(saved.get(key), str | int | float):
                 provenance[f"release_{key}"] = saved[key]
     ordered = {key: state_dict[key] for key in sorted(state_dict)}
-    written = save_checkpoint(out, Checkpoint(ordered, config.to_dict(), vocabulary, edge_index, edge_weight,
-                                              provenance))
+    written = save_checkpoint(
+        out, Checkpoint(ordered, config.to_dict(), vocabulary, edge_index, edge_weight, provenance)
+    )
     logger.info("wrote %s", written)
     return written
 
@@ -155,9 +175,21 @@ def _expected_keys(config: Any, network: type) -> set[str]:
     """State-dict keys of a network with ``config``'s layer counts (built narrow, so it is cheap)."""
     import torch
 
-    narrow = config.replace(n_genes=2, top_k=1, base_dim=2, large_dim=2, large_heads=1, large_dim_head=2,
-                            mini_heads=1, mini_dim_head=2, dec_heads=1, dec_dim_head=2, nb_features=2,
-                            expression_hidden=config.expression_hidden, gene_table_dtype="float32")
+    narrow = config.replace(
+        n_genes=2,
+        top_k=1,
+        base_dim=2,
+        large_dim=2,
+        large_heads=1,
+        large_dim_head=2,
+        mini_heads=1,
+        mini_dim_head=2,
+        dec_heads=1,
+        dec_dim_head=2,
+        nb_features=2,
+        expression_hidden=config.expression_hidden,
+        gene_table_dtype="float32",
+    )
     with torch.random.fork_rng(devices=[]):
         module = network(narrow, torch.zeros((2, 0), dtype=torch.long), torch.zeros(0))
     return set(module.state_dict())

@@ -111,8 +111,10 @@ def read_checkpoint(path: str | os.PathLike, *, device: str = "cpu") -> Checkpoi
     edge_index = tensors.pop(EDGE_INDEX_KEY)
     edge_weight = tensors.pop(EDGE_WEIGHT_KEY)
     if edge_index.ndim != 2 or edge_index.shape[0] != 2 or edge_weight.shape != (edge_index.shape[1],):
-        raise ValueError(f"{path}: malformed GO graph (edge_index {tuple(edge_index.shape)}, edge_weight "
-                         f"{tuple(edge_weight.shape)}; expected (2, E) and (E,))")
+        raise ValueError(
+            f"{path}: malformed GO graph (edge_index {tuple(edge_index.shape)}, edge_weight "
+            f"{tuple(edge_weight.shape)}; expected (2, E) and (E,))"
+        )
     return Checkpoint(
         state_dict=tensors,
         config=header["config"],

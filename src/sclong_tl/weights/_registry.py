@@ -124,22 +124,31 @@ Write --out to {{cached}} instead and sl.load_model("sclong-1b") finds it by nam
 
 #: sha256 of BUNDLED_DIR / "sclong-default.safetensors"; None until the trained default model is committed.
 _DEFAULT_SHA256: str | None = "4ff8f1c72b2733f4a2e541bf870e92374d73d871ce1ce36976b165c737136134"
-_DEFAULT_PENDING = ("the default model is still being pretrained and is not part of this installation yet; pass "
-                    "a checkpoint path instead (e.g. the converted official model: see "
-                    "sclong_tl.weights.fetch('sclong-1b') for the steps)")
+_DEFAULT_PENDING = (
+    "the default model is still being pretrained and is not part of this installation yet; pass "
+    "a checkpoint path instead (e.g. the converted official model: see "
+    "sclong_tl.weights.fetch('sclong-1b') for the steps)"
+)
 
 _BUILTIN: tuple[WeightsEntry, ...] = (
     WeightsEntry(
-        name="sclong-default", source="bundled", file_name="sclong-default.safetensors", licence="BSD-3-Clause",
+        name="sclong-default",
+        source="bundled",
+        file_name="sclong-default.safetensors",
+        licence="BSD-3-Clause",
         description="sclong_tl's default model: full vocabulary, pretrained on public human data (not the "
-                    "evaluation sets), small enough for CPUs; shipped inside the package",
-        sha256=_DEFAULT_SHA256, reason=None if _DEFAULT_SHA256 else _DEFAULT_PENDING,
+        "evaluation sets), small enough for CPUs; shipped inside the package",
+        sha256=_DEFAULT_SHA256,
+        reason=None if _DEFAULT_SHA256 else _DEFAULT_PENDING,
     ),
     WeightsEntry(
-        name="sclong-1b", source="convert", file_name="sclong-1b.safetensors", size=None,
+        name="sclong-1b",
+        source="convert",
+        file_name="sclong-1b.safetensors",
+        size=None,
         licence="set by the authors' release (not redistributed)",
         description="the official scLong 1B model (Bai et al., Nat Commun 2026), converted from the authors' "
-                    "release with `sclong-tl convert`",
+        "release with `sclong-tl convert`",
     ),
 )
 
@@ -150,8 +159,10 @@ def _entry(name: str) -> WeightsEntry:
     try:
         return _registry[name]
     except KeyError:
-        raise ValueError(f"no registered weights named {name!r}; registered: {', '.join(sorted(_registry))} "
-                         f"(see sclong_tl.weights.available())") from None
+        raise ValueError(
+            f"no registered weights named {name!r}; registered: {', '.join(sorted(_registry))} "
+            f"(see sclong_tl.weights.available())"
+        ) from None
 
 
 def available() -> pd.DataFrame:
@@ -172,9 +183,17 @@ def available() -> pd.DataFrame:
     return frame[["description", "file_name", "size", "sha256", "licence", "source", "url", "fetchable", "reason"]]
 
 
-def register(name: str, url: str | os.PathLike, sha256: str | None, *, file_name: str | None = None,
-             description: str = "", licence: str = "unknown", size: int | None = None,
-             overwrite: bool = False) -> WeightsEntry:
+def register(
+    name: str,
+    url: str | os.PathLike,
+    sha256: str | None,
+    *,
+    file_name: str | None = None,
+    description: str = "",
+    licence: str = "unknown",
+    size: int | None = None,
+    overwrite: bool = False,
+) -> WeightsEntry:
     """Add weights to the registry (for this process), so that ``fetch(name)`` / ``load_model(name)`` find them.
 
     Parameters
@@ -215,8 +234,16 @@ def register(name: str, url: str | os.PathLike, sha256: str | None, *, file_name
     source: Source = "download" if is_url else "local"
     if source == "local":
         url = str(Path(url).expanduser().resolve())
-    entry = WeightsEntry(name=name, description=description, file_name=file_name, source=source, url=url,
-                         sha256=sha256, size=size, licence=licence)
+    entry = WeightsEntry(
+        name=name,
+        description=description,
+        file_name=file_name,
+        source=source,
+        url=url,
+        sha256=sha256,
+        size=size,
+        licence=licence,
+    )
     _registry[name] = entry
     logger.info("registered weights %r (%s: %s)", name, source, url)
     return entry
@@ -240,10 +267,16 @@ def unregister(name: str) -> None:
 
 def check_file_name(file_name: str) -> None:
     """Refuse a cache file name that is not a plain name inside the cache (``../x``, ``/abs``, ``a/b``, ``.``)."""
-    if (not isinstance(file_name, str) or not file_name or file_name in (".", "..") or "/" in file_name
-            or "\\" in file_name or "\0" in file_name or Path(file_name).name != file_name):
-        raise ValueError(f"file_name must be a plain file name (no folders, '..' or absolute paths), got "
-                         f"{file_name!r}")
+    if (
+        not isinstance(file_name, str)
+        or not file_name
+        or file_name in (".", "..")
+        or "/" in file_name
+        or "\\" in file_name
+        or "\0" in file_name
+        or Path(file_name).name != file_name
+    ):
+        raise ValueError(f"file_name must be a plain file name (no folders, '..' or absolute paths), got {file_name!r}")
 
 
 def _cache_subdir(entry: WeightsEntry) -> str:
@@ -272,8 +305,13 @@ def cached_path(name: str, *, cache_dir: str | os.PathLike | None = None) -> Pat
     return _download.cache_dir(_cache_subdir(entry), cache=cache_dir) / entry.file_name
 
 
-def fetch(name: str, *, progress: bool = True, cache_dir: str | os.PathLike | None = None,
-          retries: int = _download.DEFAULT_RETRIES) -> Path:
+def fetch(
+    name: str,
+    *,
+    progress: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    retries: int = _download.DEFAULT_RETRIES,
+) -> Path:
     """Path of the weights file registered as ``name``, downloading it into the cache once if needed.
 
     Parameters
@@ -309,8 +347,9 @@ def fetch(name: str, *, progress: bool = True, cache_dir: str | os.PathLike | No
         converted = cached_path(name, cache_dir=cache_dir)
         if converted.is_file():
             return converted
-        raise WeightsUnavailableError(f"weights {name!r} cannot be downloaded automatically.\n"
-                                      + _CONVERT_STEPS.format(cached=converted))
+        raise WeightsUnavailableError(
+            f"weights {name!r} cannot be downloaded automatically.\n" + _CONVERT_STEPS.format(cached=converted)
+        )
     if entry.source == "download":
         if entry.sha256 is None:  # only reachable for entries built by hand
             raise WeightsUnavailableError(f"weights {name!r} have no sha256 on record; refusing to download")
@@ -323,9 +362,15 @@ def fetch(name: str, *, progress: bool = True, cache_dir: str | os.PathLike | No
                 return legacy
             except ValueError:
                 pass
-        return _download.retrieve(entry.url, file_name=entry.file_name, known_hash=entry.sha256,
-                                  subdir=_cache_subdir(entry), progress=progress, retries=retries,
-                                  cache=cache_dir)
+        return _download.retrieve(
+            entry.url,
+            file_name=entry.file_name,
+            known_hash=entry.sha256,
+            subdir=_cache_subdir(entry),
+            progress=progress,
+            retries=retries,
+            cache=cache_dir,
+        )
     path = Path(str(entry.url)) if entry.source == "local" else BUNDLED_DIR / entry.file_name
     if not path.is_file():
         raise WeightsUnavailableError(f"weights {name!r}: no file at {path}")
@@ -350,6 +395,8 @@ def _check_sha256(path: Path, sha256: str | None) -> None:
 
     actual = file_sha256(path)
     if actual != sha256:
-        raise ValueError(f"{path} has sha256 {actual}, but the registry records {sha256}: the file was changed or "
-                         f"corrupted (update the registry's sha256 if the model was retrained on purpose)")
+        raise ValueError(
+            f"{path} has sha256 {actual}, but the registry records {sha256}: the file was changed or "
+            f"corrupted (update the registry's sha256 if the model was retrained on purpose)"
+        )
     _verified.add(key)

@@ -39,14 +39,20 @@ def select_genes(X: sparse.csr_matrix, rng: np.random.Generator) -> np.ndarray:
     return np.sort(np.concatenate([top, rng.choice(rest, N_RANDOM_GENES, replace=False)]))
 
 
-def subset(full: ad.AnnData, rows: np.ndarray, obs_keys: list[str], rng: np.random.Generator,
-           source: str) -> ad.AnnData:
+def subset(
+    full: ad.AnnData, rows: np.ndarray, obs_keys: list[str], rng: np.random.Generator, source: str
+) -> ad.AnnData:
     X = sparse.csr_matrix(full.X[rows])
     cols = select_genes(X, rng)
-    obs = pd.DataFrame({key: pd.Categorical(full.obs[key].astype(str).to_numpy()[rows]) for key in obs_keys},
-                       index=full.obs_names[rows].astype(str))
-    out = ad.AnnData(X=sparse.csr_matrix(X[:, cols], dtype=np.int32), obs=obs,
-                     var=pd.DataFrame(index=full.var_names[cols].astype(str)))
+    obs = pd.DataFrame(
+        {key: pd.Categorical(full.obs[key].astype(str).to_numpy()[rows]) for key in obs_keys},
+        index=full.obs_names[rows].astype(str),
+    )
+    out = ad.AnnData(
+        X=sparse.csr_matrix(X[:, cols], dtype=np.int32),
+        obs=obs,
+        var=pd.DataFrame(index=full.var_names[cols].astype(str)),
+    )
     out.uns["source"] = source
     return out
 
@@ -60,13 +66,23 @@ def main() -> None:
         for line in sorted(obs["cell_line"].unique()):
             pool = np.flatnonzero((obs["batch"] == batch) & (obs["cell_line"] == line) & (obs["demuxlet_cls"] == "SNG"))
             rows.append(np.sort(rng.choice(pool, 20, replace=False)))
-    cellbench_sub = subset(cellbench, np.concatenate(rows), ["batch", "cell_line"], rng,
-                           "CellBench (Tian 2019) via LuyiTian/sc_mixology@7d00ffb (MIT); 20 SNG cells per "
-                           "protocol x cell line, 300 top + 100 random detected genes, seed 0")
+    cellbench_sub = subset(
+        cellbench,
+        np.concatenate(rows),
+        ["batch", "cell_line"],
+        rng,
+        "CellBench (Tian 2019) via LuyiTian/sc_mixology@7d00ffb (MIT); 20 SNG cells per "
+        "protocol x cell line, 300 top + 100 random detected genes, seed 0",
+    )
     baron = ad.read_h5ad(BARON)
-    baron_sub = subset(baron, np.arange(baron.n_obs), ["donor", "celltype"], rng,
-                       "Baron 2016 human pancreas (GSE84133) via zhiyhu/CIDER@0b6e167 (MIT); all 175 cells, "
-                       "300 top + 100 random detected genes, seed 0")
+    baron_sub = subset(
+        baron,
+        np.arange(baron.n_obs),
+        ["donor", "celltype"],
+        rng,
+        "Baron 2016 human pancreas (GSE84133) via zhiyhu/CIDER@0b6e167 (MIT); all 175 cells, "
+        "300 top + 100 random detected genes, seed 0",
+    )
     cellbench_sub.write_h5ad(HERE / "cellbench_subset.h5ad", compression="gzip")
     baron_sub.write_h5ad(HERE / "baron_subset.h5ad", compression="gzip")
 
@@ -81,10 +97,13 @@ def main() -> None:
     genes = [vocabulary[p] for p in sorted(keep | set(absent))]
     graph = build_go_graph(load_gene2go(), genes)
     edge_index, edge_weight = go_graph_edges(graph, genes)
-    np.savez_compressed(HERE / "vocabulary_go.npz", genes=np.array(genes), edge_index=edge_index,
-                        edge_weight=edge_weight)
-    print(f"cellbench {cellbench_sub.shape}, baron {baron_sub.shape}; vocabulary {len(genes)} genes, "
-          f"{edge_weight.size} edges")
+    np.savez_compressed(
+        HERE / "vocabulary_go.npz", genes=np.array(genes), edge_index=edge_index, edge_weight=edge_weight
+    )
+    print(
+        f"cellbench {cellbench_sub.shape}, baron {baron_sub.shape}; vocabulary {len(genes)} genes, "
+        f"{edge_weight.size} edges"
+    )
 
 
 if __name__ == "__main__":
