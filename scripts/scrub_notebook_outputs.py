@@ -16,7 +16,11 @@ _RULES = [
     (re.compile(r"(?:/[^\s/:'\"]+)+/site-packages/"), ""),
     (re.compile(r"(?:/[^\s/:'\"]+)+/(?=sclong_tl/)"), ""),
     (re.compile(r"(?:/[^\s/:'\"]+)*/(?:tmp|var/folders/[^\s/]+/[^\s/]+/T)/tmp[\w-]+/"), "<tmpdir>/"),
+    # a warning raised in a notebook cell names the kernel's temporary file of that cell
+    (re.compile(r"(?:/[^\s/:'\"]+)*/ipykernel_\d+/\d+\.py"), "<cell>"),
 ]
+# pooch's download log names the mirror and the cache folder of the executing machine: dropped
+_DOWNLOAD_LINE = re.compile(r"^Downloading file '[^']+' from '[^']+' to '[^']+'\.\n?$")
 
 
 def scrub_text(text: str) -> str:
@@ -31,12 +35,26 @@ def _scrub_value(value: str | list[str]) -> str | list[str]:
     return scrub_text(value)
 
 
+def _only_download_log(output: dict) -> bool:
+    text = output.get("text")
+    if output.get("output_type") != "stream" or not text:
+        return False
+    lines = text if isinstance(text, list) else text.splitlines(keepends=True)
+    lines = [line for line in "".join(lines).splitlines() if line.strip()]
+    return bool(lines) and all(_DOWNLOAD_LINE.match(line) for line in lines)
+
+
 def scrub_notebook(path: Path) -> int:
     """Scrub ``path`` in place; return the number of outputs changed."""
     notebook = json.loads(path.read_text(encoding="utf-8"))
     changed = 0
     for cell in notebook["cells"]:
-        for output in cell.get("outputs", []):
+        outputs = cell.get("outputs", [])
+        kept = [output for output in outputs if not _only_download_log(output)]
+        changed += len(outputs) - len(kept)
+        if "outputs" in cell:
+            cell["outputs"] = kept
+        for output in kept:
             before = json.dumps(output)
             if "text" in output:
                 output["text"] = _scrub_value(output["text"])
