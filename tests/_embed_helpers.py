@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from pathlib import Path
 
@@ -32,12 +33,17 @@ def vocabulary_graph() -> tuple[list[str], np.ndarray, np.ndarray]:
 
 
 @cache
-def tiny_model(seed: int = 0):
-    """A randomly initialised "tiny" scLong model over the fixture vocabulary (do not move or modify it)."""
+def _tiny_model(seed: int):
     from sclong_tl import ScLongModel
 
     genes, edge_index, edge_weight = vocabulary_graph()
     return ScLongModel.from_config("tiny", genes=genes, graph=(edge_index, edge_weight), seed=seed, top_k=128)
+
+
+def tiny_model(seed: int = 0):
+    """A randomly initialised "tiny" scLong model over the fixture vocabulary: a fresh copy on every call, so that
+    a test that saves (records a sha256), moves or changes it cannot affect another test."""
+    return copy.deepcopy(_tiny_model(seed))
 
 
 def snapshot(adata) -> dict:
