@@ -7,8 +7,8 @@ slowdown is about 2 (each process gets half the CPU time); far more than 2 means
 cores (OpenMP threads spinning while they wait, more threads than CPUs).
 
 Each worker is a fresh Python process with the environment of this one, plus ``OMP_WAIT_POLICY`` when
-``--wait-policy`` is ``passive`` or ``active`` (``both`` measures each; ``inherit`` leaves the environment and
-sclong_tl's import-time default, PASSIVE when unset, apply) and ``sl.settings.n_threads`` when ``--threads`` is
+``--wait-policy`` is ``passive`` or ``active`` (``both`` measures each; ``inherit`` leaves the environment as it is:
+OpenMP's own default when the variable is unset) and ``sl.settings.n_threads`` when ``--threads`` is
 given (default: sclong_tl's automatic policy: torch's count lowered to the process's CPU affinity and quota).
 
 Timings are only meaningful on an otherwise idle machine.
