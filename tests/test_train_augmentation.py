@@ -1,4 +1,4 @@
-"""Depth augmentation (binomial thinning) and co-expression gene vectors for pretraining."""
+"""Augmentations of training cells (thinning, pooling, gene subsets) and co-expression gene vectors."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from sclong_tl.genes import coexpression_vectors
+from sclong_tl.train import pool_counts, subset_genes
 from sclong_tl.train._data import ShardStream, StreamPosition, thin_counts
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -106,3 +107,54 @@ def test_stream_does_not_thin_per_million_scaled_shards(tmp_path):
     first = np.concatenate([b for b, _ in plain.iter_epoch(StreamPosition(), 8)])
     second = np.concatenate([b for b, _ in thinned.iter_epoch(StreamPosition(), 8)])
     np.testing.assert_array_equal(first, second)
+
+
+def test_pooling_sums_the_cell_with_other_cells_of_the_same_rows():
+    counts = _counts()[:40]
+    rngs = [np.random.default_rng([5, row]) for row in range(counts.shape[0])]
+    pooled = pool_counts(counts, rngs, fraction=1.0, max_cells=6)
+    dense, original = pooled.toarray(), counts.toarray()
+    ratio = dense.sum(axis=1) / original.sum(axis=1)
+    # every row now holds its own counts plus 1 to 5 other rows' counts: more genes detected, deeper
+    assert (dense >= original).all() and (ratio > 1).all()
+    assert ((dense > 0).sum(axis=1) > (original > 0).sum(axis=1)).all()
+    for row in range(5):
+        # the added counts are an exact sum of other whole rows
+        rest = dense[row] - original[row]
+        others = np.delete(original, row, axis=0)
+        used = np.linalg.lstsq(others.T, rest, rcond=None)[0]
+        assert np.allclose(others.T @ np.round(used), rest) and 1 <= np.round(used).sum() <= 5
+    untouched = pool_counts(counts, rngs, fraction=0.0, max_cells=6)
+    assert (untouched != counts).nnz == 0
+    with pytest.raises(ValueError, match="max_cells"):
+        pool_counts(counts, rngs, fraction=1.0, max_cells=1)
+
+
+def test_gene_subset_keeps_a_part_of_each_chosen_cells_values_unchanged():
+    counts = _counts()[:40]
+    rngs = [np.random.default_rng([6, row]) for row in range(counts.shape[0])]
+    subset = subset_genes(counts, rngs, fraction=1.0, min_keep=0.05).toarray()
+    original = counts.toarray()
+    kept = subset > 0
+    np.testing.assert_array_equal(subset[kept], original[kept])
+    share = kept.sum(axis=1) / (original > 0).sum(axis=1)
+    assert share.min() < 0.3 and share.max() <= 1.0 and share.mean() < 0.7
+
+
+def test_stream_pools_and_subsets_training_cells_only_and_resumes_with_the_same_draws():
+    options = dict(seed=3, validation_fraction=0.1, min_genes=20)
+    plain = ShardStream(SHARDS, GENES, **options)
+    pooled = ShardStream(SHARDS, GENES, pooling=1.0, pooling_max_cells=4, **options)
+    panel = ShardStream(SHARDS, GENES, gene_subset=1.0, gene_subset_min_keep=0.2, min_genes=5, seed=3)
+    np.testing.assert_array_equal(plain.validation_cells(64).toarray(), pooled.validation_cells(64).toarray())
+    genes = {
+        name: np.concatenate([(b > 0).sum(axis=1) for b, _ in stream.iter_epoch(StreamPosition(), 4)]).mean()
+        for name, stream in [("plain", plain), ("pooled", pooled), ("panel", panel)]
+    }
+    assert genes["pooled"] > 1.3 * genes["plain"] and genes["panel"] < 0.8 * genes["plain"]
+    stream = ShardStream(SHARDS, GENES, pooling=0.5, gene_subset=0.5, thinning=0.5, **options)
+    resumed = np.concatenate([b for b, _ in stream.iter_epoch(StreamPosition(0, 10), 1)])
+    uninterrupted = np.concatenate([b for b, _ in stream.iter_epoch(StreamPosition(), 1)])
+    np.testing.assert_array_equal(resumed, uninterrupted[-len(resumed) :])
+    with pytest.raises(ValueError, match="pooling"):
+        ShardStream(SHARDS, GENES, pooling=1.5)

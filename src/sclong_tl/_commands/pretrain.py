@@ -51,6 +51,25 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="smallest keep probability of the thinning",
     )
     parser.add_argument(
+        "--pooling",
+        type=float,
+        default=defaults.pooling,
+        help="fraction of training cells summed with other cells of their shard (deeper cells; count shards)",
+    )
+    parser.add_argument("--pooling-max-cells", type=int, default=defaults.pooling_max_cells, help="most cells summed")
+    parser.add_argument(
+        "--gene-subset",
+        type=float,
+        default=defaults.gene_subset,
+        help="fraction of training cells that keep only a random part of their genes (gene-panel augmentation)",
+    )
+    parser.add_argument(
+        "--gene-subset-min-keep",
+        type=float,
+        default=defaults.gene_subset_min_keep,
+        help="smallest fraction of genes kept",
+    )
+    parser.add_argument(
         "--gene-init",
         default=defaults.gene_init,
         choices=["go", "coexpression", "go+coexpression"],
@@ -98,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
         name=args.name,
         thinning=args.thinning,
         thinning_min_keep=args.thinning_min_keep,
+        pooling=args.pooling,
+        pooling_max_cells=args.pooling_max_cells,
+        gene_subset=args.gene_subset,
+        gene_subset_min_keep=args.gene_subset_min_keep,
         gene_init=args.gene_init,
     )
     print(pretrain(config))

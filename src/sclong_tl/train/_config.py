@@ -54,6 +54,12 @@ class PretrainConfig:
     thinning, thinning_min_keep
         Depth augmentation: fraction of training cells (of count shards) binomially thinned, and the smallest
         keep probability (see :class:`~sclong_tl.train.ShardStream`).
+    pooling, pooling_max_cells
+        Depth augmentation towards deeper cells: fraction of training cells summed with other cells of their
+        shard, and the most cells summed.
+    gene_subset, gene_subset_min_keep
+        Gene-panel augmentation: fraction of training cells that keep only a random part of their genes, and the
+        smallest fraction kept.
     gene_init
         Initial gene tables of a new model: ``"go"`` (truncated SVD of the gene x GO-term matrix),
         ``"coexpression"`` (factorised co-expression of the training cells, Gene2vec's idea) or
@@ -90,6 +96,10 @@ class PretrainConfig:
     name: str = "sclong-pretrained"
     thinning: float = 0.0
     thinning_min_keep: float = 0.1
+    pooling: float = 0.0
+    pooling_max_cells: int = 8
+    gene_subset: float = 0.0
+    gene_subset_min_keep: float = 0.05
     gene_init: str = "go"
     keep_best: bool = True
     extra: dict[str, Any] = field(default_factory=dict)

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._augment import pool_counts, subset_genes, thin_counts
+
 logger = logging.getLogger(__name__)
 
 #: cells read from one shard at a time
@@ -74,6 +76,19 @@ class ShardStream:
         shards cannot be thinned and are read as they are.
     thinning_min_keep
         The smallest keep probability.
+    pooling
+        Depth augmentation the other way: the fraction of training cells of count-like shards replaced, before
+        thinning, by the sum of the cell and ``k - 1`` other cells of its block of the same shard (``k``
+        log-uniform in ``[2, pooling_max_cells]``; :func:`~sclong_tl.train.pool_counts`), so the model also meets
+        cells deeper than its corpus' (plate-based and deep-sequenced data).
+    pooling_max_cells
+        The most cells summed.
+    gene_subset
+        The fraction of training cells of count-like shards that keep only a random part of their genes (each
+        gene kept with probability ``q``, log-uniform in ``[gene_subset_min_keep, 1]``;
+        :func:`~sclong_tl.train.subset_genes`), as in data restricted to a gene panel or to highly variable genes.
+    gene_subset_min_keep
+        The smallest fraction of genes kept.
     """
 
     paths: Sequence[str | os.PathLike]
@@ -85,6 +100,10 @@ class ShardStream:
     world_size: int = 1
     thinning: float = 0.0
     thinning_min_keep: float = 0.1
+    pooling: float = 0.0
+    pooling_max_cells: int = 8
+    gene_subset: float = 0.0
+    gene_subset_min_keep: float = 0.05
     shards: list[ShardInfo] = field(init=False)
     skipped_cells: int = field(init=False, default=0)
 
@@ -95,6 +114,10 @@ class ShardStream:
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if not 0 <= self.thinning <= 1 or not 0 < self.thinning_min_keep <= 1:
             raise ValueError("thinning must be in [0, 1] and thinning_min_keep in (0, 1]")
+        if not 0 <= self.pooling <= 1 or self.pooling_max_cells < 2:
+            raise ValueError("pooling must be in [0, 1] and pooling_max_cells at least 2")
+        if not 0 <= self.gene_subset <= 1 or not 0 < self.gene_subset_min_keep <= 1:
+            raise ValueError("gene_subset must be in [0, 1] and gene_subset_min_keep in (0, 1]")
         self.shards = [self._describe(Path(path), index) for index, path in enumerate(self.paths)]
 
     def _describe(self, path: Path, index: int) -> ShardInfo:
@@ -129,10 +152,12 @@ class ShardStream:
         """Training cells over all shards (before the ``min_genes`` filter)."""
         return sum(len(shard.train_rows) for shard in self.shards)
 
-    def _model_space(self, shard: ShardInfo, rows: np.ndarray, thin_seed: Sequence[int] | None = None) -> sp.csr_matrix:
-        # thin_seed: thinning draws are seeded per cell by (*thin_seed, row), so they do not depend on which
-        # other cells share the read (a resumed run reads part of a block and draws the same ones)
-        """Rows of a shard (read in ascending order) aligned to the vocabulary, thinned if asked, normalised."""
+    def _model_space(
+        self, shard: ShardInfo, rows: np.ndarray, augment_seed: Sequence[int] | None = None
+    ) -> sp.csr_matrix:
+        # augment_seed: the augmentations draw per cell from (*augment_seed, kind, row), so a cell's draws do not
+        # depend on which other cells share the read; pooling partners come from the rows read together
+        """Rows of a shard (read in ascending order) aligned to the vocabulary, augmented if asked, normalised."""
         import anndata as ad
 
         from sclong_tl.pp import normalize
@@ -144,12 +169,23 @@ class ShardStream:
         finally:
             adata.file.close()
         aligned = sp.csr_matrix(shard.gene_match.to_model_space(chunk))
+        if augment_seed is not None and shard.is_counts:
+            aligned = self._augment(aligned, np.sort(rows), augment_seed)
+        return sp.csr_matrix(normalize(aligned, is_counts=shard.is_counts))
+
+    def _augment(self, aligned: sp.csr_matrix, rows: np.ndarray, seed: Sequence[int]) -> sp.csr_matrix:
+        def rngs(kind: int) -> list[np.random.Generator]:
+            return [np.random.default_rng([*seed, kind, int(row)]) for row in rows]
+
         # only integer counts can be thinned (CPM / TPM shards are normalised like counts but are not counts)
         integer = aligned.nnz == 0 or bool(np.array_equal(aligned.data, np.rint(aligned.data)))
-        if thin_seed is not None and shard.is_counts and integer and self.thinning > 0:
-            rngs = [np.random.default_rng([*thin_seed, int(row)]) for row in np.sort(rows)]
-            aligned = thin_counts(aligned, rngs, fraction=self.thinning, min_keep=self.thinning_min_keep)
-        return sp.csr_matrix(normalize(aligned, is_counts=shard.is_counts))
+        if self.pooling > 0:
+            aligned = pool_counts(aligned, rngs(1), fraction=self.pooling, max_cells=self.pooling_max_cells)
+        if integer and self.thinning > 0:
+            aligned = thin_counts(aligned, rngs(0), fraction=self.thinning, min_keep=self.thinning_min_keep)
+        if self.gene_subset > 0:
+            aligned = subset_genes(aligned, rngs(2), fraction=self.gene_subset, min_keep=self.gene_subset_min_keep)
+        return aligned
 
     def _keep(self, matrix: sp.csr_matrix) -> np.ndarray:
         return np.diff(matrix.indptr) >= self.min_genes
@@ -194,13 +230,13 @@ class ShardStream:
                 consumed += len(rows)
                 continue
             start = max(0, position.consumed - consumed)
-            rows = rows[start:]
             consumed += start
+            # the whole block is read (pooling partners are drawn from it), the cells seen before a resume dropped
             matrix = self._model_space(
-                self.shards[shard_index], rows, thin_seed=(self.seed, position.epoch, shard_index, 11)
+                self.shards[shard_index], rows, augment_seed=(self.seed, position.epoch, shard_index, 11)
             )
             # _model_space reads rows sorted; restore the shuffled order
-            matrix = matrix[np.argsort(np.argsort(rows))]
+            matrix = matrix[np.argsort(np.argsort(rows))[start:]]
             keep = self._keep(matrix)
             self.skipped_cells += int((~keep).sum())
             for row in range(matrix.shape[0]):
@@ -213,38 +249,3 @@ class ShardStream:
                     pending = []
         if pending:
             yield np.stack(pending).astype(np.float32), StreamPosition(position.epoch, consumed)
-
-
-def thin_counts(
-    counts: sp.csr_matrix, rngs: Sequence[np.random.Generator], *, fraction: float, min_keep: float
-) -> sp.csr_matrix:
-    """Binomially thin the counts of a random ``fraction`` of the rows (depth augmentation).
-
-    Each chosen row keeps each of its counts with probability ``p``, log-uniform in ``[min_keep, 1]``: what
-    sequencing that cell less deeply would have given. Other rows are unchanged.
-
-    Parameters
-    ----------
-    counts
-        Integer counts, cells x genes.
-    rngs
-        One generator per row (so a row's draws do not depend on the other rows).
-    fraction
-        Probability that a row is thinned.
-    min_keep
-        Smallest keep probability.
-
-    Returns
-    -------
-    A new CSR matrix (explicit zeros removed).
-    """
-    if len(rngs) != counts.shape[0]:
-        raise ValueError(f"{len(rngs)} generators for {counts.shape[0]} rows")
-    thinned = counts.copy()
-    for row, rng in enumerate(rngs):
-        chosen, keep = rng.random() < fraction, float(np.exp(rng.uniform(np.log(min_keep), 0.0)))
-        if chosen:
-            entries = slice(thinned.indptr[row], thinned.indptr[row + 1])
-            thinned.data[entries] = rng.binomial(np.rint(thinned.data[entries]).astype(np.int64), keep)
-    thinned.eliminate_zeros()
-    return thinned

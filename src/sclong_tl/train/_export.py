@@ -52,6 +52,8 @@ def export_checkpoint(run_dir: str | os.PathLike, path: str | os.PathLike, *, st
             "data": [Path(p).name for p in config.data],
             "seed": config.seed,
             "thinning": config.thinning,
+            "pooling": config.pooling,
+            "gene_subset": config.gene_subset,
             "gene_init": config.gene_init,
         },
     )

@@ -188,6 +188,10 @@ class _Run:
             world_size=context.world_size,
             thinning=config.thinning,
             thinning_min_keep=config.thinning_min_keep,
+            pooling=config.pooling,
+            pooling_max_cells=config.pooling_max_cells,
+            gene_subset=config.gene_subset,
+            gene_subset_min_keep=config.gene_subset_min_keep,
         )
         # under FSDP every rank takes part in the (sharded) validation forward; under DDP only the main rank scores
         self.scorers = context.is_main or config.fsdp
@@ -366,6 +370,8 @@ class _Run:
                 "data": [Path(p).name for p in config.data],
                 "seed": config.seed,
                 "thinning": config.thinning,
+                "pooling": config.pooling,
+                "gene_subset": config.gene_subset,
                 "gene_init": config.gene_init,
                 **extra,
             },
