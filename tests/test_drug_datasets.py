@@ -1,4 +1,5 @@
-"""Drug-task loaders against a server on 127.0.0.1: TGSA slices (committed) and DeepDDS originals (../shared)."""
+"""Drug-task loaders against a server on 127.0.0.1: TGSA and DeepCDR slices (committed), DeepCDR and DeepDDS
+originals (../shared)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import numpy as np
 import pytest
 
 import _http_server
-from _drug_helpers import DEEPDDS_SHARED_NAMES, DRUG_DATA, deepdds_shared, sliced_tgsa_files
+from _drug_helpers import (
+    DEEPCDR_SHARED_NAMES,
+    DEEPDDS_SHARED_NAMES,
+    DRUG_DATA,
+    deepcdr_shared,
+    deepdds_shared,
+    sliced_files,
+)
 from sclong_tl import _drug_datasets, datasets
 
 file_server = _http_server.file_server  # the fixture
@@ -22,7 +30,7 @@ def isolated(tmp_path, monkeypatch):
 def serve_tgsa(server, monkeypatch) -> None:
     for spec in _drug_datasets.TGSA_FILES.values():
         server.add(f"/tgsa/{spec.file_name}", (DRUG_DATA / spec.file_name).read_bytes())
-    monkeypatch.setattr(_drug_datasets, "TGSA_FILES", sliced_tgsa_files(_drug_datasets.TGSA_FILES, server.url("/tgsa")))
+    monkeypatch.setattr(_drug_datasets, "TGSA_FILES", sliced_files(_drug_datasets.TGSA_FILES, server.url("/tgsa")))
 
 
 def test_tgsa_urls_are_pinned_github_files():
@@ -33,6 +41,11 @@ def test_tgsa_urls_are_pinned_github_files():
         assert len(spec.sha256) == 64
     for spec in _drug_datasets.DEEPDDS_FILES.values():
         assert "/Sinwang404/DeepDDs/674795421dd19329d0ce3c3562fa53db6b328dca/data/" in spec.url
+    for spec in _drug_datasets.DEEPCDR_FILES.values():
+        assert spec.url.startswith(
+            "https://raw.githubusercontent.com/kimmo1019/DeepCDR/4dc5a901d580511335b9a54ffce9fb188f9f068d/data/"
+        )
+        assert " " not in spec.url and len(spec.sha256) == 64
 
 
 def test_gdsc_tgsa_downloads_decodes_and_caches(file_server, monkeypatch, isolated):
@@ -100,3 +113,61 @@ def test_deepdds_oneil_from_loopback(file_server, monkeypatch):
     breast = data.cells.obs["tissue"] == "breast"
     gata3 = data.cells.X[:, list(data.cells.var_names).index("ENSG00000107485")]
     assert gata3[breast.to_numpy()].mean() > 10 * gata3[~breast.to_numpy()].mean()  # README's sanity check
+
+
+def test_deepcdr_gdsc_applies_deepcdrs_filter_to_a_real_slice(file_server, monkeypatch, isolated):
+    for spec in _drug_datasets.DEEPCDR_FILES.values():
+        file_server.add(f"/deepcdr/{spec.file_name}", (DRUG_DATA / spec.file_name).read_bytes())
+    files = sliced_files(_drug_datasets.DEEPCDR_FILES, file_server.url("/deepcdr"))
+    monkeypatch.setattr(_drug_datasets, "DEEPCDR_FILES", files)
+    data = datasets.deepcdr_gdsc(progress=False)
+    pairs = data.pairs
+    assert list(pairs.columns[:3]) == ["cell_line", "drug", "ln_ic50"]  # what DrugResponseModel reads
+    # 8 GDSC rows in the slice: 5 with a numeric PubChem CID among DeepCDR's 223; "several", "none", "" dropped
+    assert pairs.groupby("drug")["gdsc_drug_id"].unique().map(sorted).to_dict() == {
+        "AICA Ribonucleotide": [1001],
+        "Cisplatin": [1005],
+        "Erlotinib": [1],
+        "Selumetinib": [1062, 1498],
+    }
+    assert len(pairs) == 136 and pairs["cell_line"].nunique() == 39  # 39 of the 60 columns are DeepCDR lines
+    assert set(pairs["cell_line"]) <= set(data.cell_lines.index)
+    # DeepCDR's order and values: GDSC:1 first, its first measured DeepCDR line in the file's column order
+    assert pairs.iloc[0][["cell_line", "drug", "cell_line_name", "pubchem_cid", "tcga_type"]].tolist() == [
+        "ACH-000070",
+        "Erlotinib",
+        "697",
+        "176870",
+        "ALL",
+    ]
+    assert pairs.iloc[0]["ln_ic50"] == pytest.approx(0.693305)
+    # the two Selumetinib screens are kept side by side, as DeepCDR keeps them
+    twice = pairs[pairs["drug"] == "Selumetinib"].groupby("cell_line")["ln_ic50"].agg(list)
+    assert twice["ACH-000008"] == pytest.approx([2.993556, -1.158563])
+    assert pairs.duplicated(["cell_line", "drug"]).sum() == 29
+    assert not pairs["in_deepcdr_split"].all()
+    assert set(pairs.loc[~pairs["in_deepcdr_split"], "tcga_type"]) == {"UNABLE TO CLASSIFY", "PRAD", "SARC"}
+    assert len(data.drugs) == 223 and data.drugs["Erlotinib"] == "C#Cc1cccc(Nc2ncnc3cc(OCCOC)c(OCCOC)cc23)c1"
+    assert sum(file_server.requests.values()) == len(files)
+    file_server.stop()
+    again = datasets.deepcdr_gdsc(progress=False)  # from the cache, offline
+    assert again.pairs.equals(pairs)
+
+
+def test_deepcdr_gdsc_full_files_give_deepcdrs_107446_pairs(file_server, monkeypatch):
+    shared = deepcdr_shared()
+    files = {}
+    for key, spec in _drug_datasets.DEEPCDR_FILES.items():
+        url = file_server.add(f"/deepcdr/{spec.file_name}", (shared / DEEPCDR_SHARED_NAMES[key]).read_bytes())
+        files[key] = dataclasses.replace(spec, url=url)  # the real sha256: ../shared holds the original bytes
+    monkeypatch.setattr(_drug_datasets, "DEEPCDR_FILES", files)
+    data = datasets.deepcdr_gdsc(progress=False)
+    pairs = data.pairs
+    assert len(pairs) == 107446  # "107446 instances across 561 cell lines and 223 drugs" (run_DeepCDR.py)
+    assert pairs["cell_line"].nunique() == 561 and len(data.cell_lines) == 561
+    assert pairs["drug"].nunique() == 223 and pairs["pubchem_cid"].nunique() == 223 and len(data.drugs) == 223
+    assert set(pairs["drug"]) == set(data.drugs)
+    assert pairs.duplicated(["cell_line", "drug"]).sum() == 6383  # 15 drugs screened under two GDSC ids
+    assert int(pairs["tcga_type"].isna().sum()) == 4548  # DeepCDR's "NA" type
+    assert int(pairs["in_deepcdr_split"].sum()) == 94314
+    assert not pairs[["cell_line", "drug", "ln_ic50", "pubchem_cid"]].isna().any().any()

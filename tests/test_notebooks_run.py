@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import _http_server
@@ -126,3 +127,66 @@ def test_models_runs(tmp_path, monkeypatch):
     assert namespace["status"] == 0
     deviations = namespace["deviations"]
     assert deviations["max |recon - ref|"].max() < 1e-4
+
+
+def _benchmark_runs(split_names: list[str], metrics: dict[str, list[float]]) -> pd.DataFrame:
+    """A runs table in the layout the drug benchmarks write with --out (values given, 2 seeds, 2 methods)."""
+    rows = []
+    for index, (split, seed, method) in enumerate(
+        (split, seed, method) for split in split_names for seed in (0, 1) for method in ("scLong (x)", "baseline")
+    ):
+        rows.append(
+            {
+                "split": split,
+                "seed": seed,
+                "method": method,
+                **{metric: values[index] for metric, values in metrics.items()},
+                "n": 10,
+                "epochs": 1,
+                "seconds": 0.1,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_drug_response_runs(tmp_path, monkeypatch):
+    pytest.importorskip("rdkit")
+    from _drug_helpers import load_tgsa_slice
+
+    tgsa = load_tgsa_slice(tmp_path / "cache")  # 12 real CCLE lines: the notebook's 60-line draw takes all 12
+    monkeypatch.setattr(datasets, "gdsc_tgsa", lambda **kwargs: tgsa)
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    response = _benchmark_runs(
+        ["pairs", "lines"],
+        {
+            "pearson": [0.8, 0.7, 0.6, 0.5, 0.4, float("nan"), 0.2, 0.1],
+            "spearman": [0.5] * 8,
+            "rmse": [1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7],
+        },
+    )
+    response.iloc[:1].to_csv(results / "drug_response_2026-01-01.csv", index=False)  # older: not read
+    response.to_csv(results / "drug_response_2026-02-01.csv", index=False)
+    (tmp_path / "tutorials").mkdir()
+    # no drug_combination_*.csv: its panels say so instead of failing
+    namespace = _run_notebook("06_drug_response.ipynb", tmp_path / "tutorials", monkeypatch)
+    scores = namespace["scores"]
+    assert set(scores) == {"scLong (default)", "raw expression"}
+    assert all(np.isfinite(score["rmse"]) and score["n"] == len(namespace["test"]) for score in scores.values())
+    assert set(namespace["held_out"]).isdisjoint(namespace["train"]["cell_line"])
+    assert len(namespace["response_runs"]) == 8 and namespace["combination_runs"] is None
+    pearson_axes = namespace["axes"][0, 0]
+    # one dot per seed with a finite value (7 of 8), at the seed's value, inside its bar
+    from matplotlib.collections import PathCollection
+
+    dots = [c.get_offsets() for c in pearson_axes.collections if isinstance(c, PathCollection)]
+    dots = np.concatenate(dots)
+    assert sorted(dots[:, 1].round(6)) == [0.1, 0.2, 0.4, 0.5, 0.6, 0.7, 0.8]
+    from matplotlib.container import BarContainer
+
+    bars = [container for container in pearson_axes.containers if isinstance(container, BarContainer)]
+    means = [[bar.get_height() for bar in container.patches] for container in bars]  # method x split
+    np.testing.assert_allclose(means, [[0.7, 0.3], [0.6, 0.1]])  # the mean over the seeds with a value
+    assert not namespace["axes"][1, 0].axison  # "no results" for the combination panels
+    summary = namespace["summary"](namespace["response_runs"], ["rmse"])
+    assert summary.loc[("lines", "baseline"), ("rmse", "mean")] == pytest.approx(1.6)

@@ -3,6 +3,9 @@
 - :func:`gdsc_tgsa`: GDSC ln IC50 of 580 CCLE cell lines x 170 drugs (82,833 pairs) with expression of 706 COSMIC
   Cancer Gene Census genes, as released by TGSA (Zhu et al., Bioinformatics 2022; github ``violet-sto/TGSA``,
   MIT licence). The stand-in for DeepCDR's task (whose expression files are not public any more).
+- :func:`deepcdr_gdsc`: DeepCDR's own task (Liu et al., Bioinformatics 2020; github ``kimmo1019/DeepCDR``, MIT
+  licence): its 107,446 GDSC ln IC50 pairs of 561 CCLE cell lines x 223 drugs, rebuilt from the repository's
+  files with the filter of its ``run_DeepCDR.py``, with the drugs' SMILES but no cell-line omics (not public).
 - :func:`deepdds_oneil`: the O'Neil 2016 drug-combination screen as released by DeepDDS (Wang et al., Brief
   Bioinform 2022; github ``Sinwang404/DeepDDs``, branch master): 12,415 (drug 1, drug 2, cell line, synergy 0/1)
   examples, 36 drugs, 31 cell lines with 954-gene TPM expression. That repository has no licence file.
@@ -40,6 +43,7 @@ logger = logging.getLogger(__name__)
 CACHE_SUBDIR = "datasets/drug"
 TGSA_COMMIT = "cdd9903b889112b04325bec9f61935d05d9e9179"
 DEEPDDS_COMMIT = "674795421dd19329d0ce3c3562fa53db6b328dca"
+DEEPCDR_COMMIT = "4dc5a901d580511335b9a54ffce9fb188f9f068d"
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,42 @@ DEEPDDS_FILES: dict[str, SourceFile] = {
         "2f68baad88629a4f5e2d9128c2ea55fe7a4029245304db5d9bcc39a744906654",
     ),
 }
+#: DeepCDR's files read by :func:`deepcdr_gdsc`
+DEEPCDR_FILES: dict[str, SourceFile] = {
+    "ic50": _github(
+        "kimmo1019/DeepCDR",
+        DEEPCDR_COMMIT,
+        "data/CCLE/GDSC_IC50.csv",
+        "deepcdr_GDSC_IC50.csv",
+        "9dad3b047e20b59b88d88ba00f64ef53e7dcfc11e7cceab19d9e79ae746105bb",
+    ),
+    "smiles": _github(
+        "kimmo1019/DeepCDR",
+        DEEPCDR_COMMIT,
+        "data/223drugs_pubchem_smiles.txt",
+        "deepcdr_223drugs_pubchem_smiles.txt",
+        "b2b21befca06d0d3a0fc0ec762eb3e2184436851b6bebddddccf8cc60339d9c4",
+    ),
+    "drug_list": _github(
+        "kimmo1019/DeepCDR",
+        DEEPCDR_COMMIT,
+        "data/GDSC/1.Drug_listMon%20Jun%2024%2009_00_55%202019.csv",
+        "deepcdr_gdsc_drug_list_20190624.csv",
+        "b88757dd7aa7979251832b4866ff605f716854705d49ea4cb256f794e262a74e",
+    ),
+    "cell_lines": _github(
+        "kimmo1019/DeepCDR",
+        DEEPCDR_COMMIT,
+        "data/cancer_cell_line.info",
+        "deepcdr_cancer_cell_line.info",
+        "0482ea95ee3b4c082a37d529829f4b4f6bf41655badaf39777bf67ae638b5005",
+    ),
+}
+#: The 25 TCGA types DeepCDR's ``DataSplit`` draws its 95/5 split from (pairs of other types are in neither part)
+DEEPCDR_SPLIT_TYPES: tuple[str, ...] = (
+    "ALL", "BLCA", "BRCA", "CESC", "DLBC", "LIHC", "LUAD", "ESCA", "GBM", "HNSC", "KIRC", "LAML", "LCML", "LGG",
+    "LUSC", "MESO", "MM", "NB", "OV", "PAAD", "SCLC", "SKCM", "STAD", "THCA", "COAD/READ",
+)  # fmt: skip
 
 
 @dataclass
@@ -159,6 +199,26 @@ class DrugResponseData:
     cells: AnnData
     pairs: pd.DataFrame
     drugs: dict[str, str]
+
+
+@dataclass
+class DrugResponsePairs:
+    """A drug-response task without cell-line expression: :class:`DrugResponseData` less ``cells``.
+
+    Attributes
+    ----------
+    pairs
+        DataFrame with ``cell_line``, ``drug`` and ``ln_ic50`` (as in :class:`DrugResponseData`) and further
+        annotation columns.
+    drugs
+        Drug name -> SMILES.
+    cell_lines
+        The task's cell lines (index: the ``cell_line`` values of :attr:`pairs`) with their annotation.
+    """
+
+    pairs: pd.DataFrame
+    drugs: dict[str, str]
+    cell_lines: pd.DataFrame
 
 
 @dataclass
@@ -294,6 +354,96 @@ def gdsc_tgsa(
         "gdsc_tgsa: %d cell lines x %d genes, %d pairs, %d drugs", cells.n_obs, cells.n_vars, len(pairs), len(drugs)
     )
     return DrugResponseData(cells=cells, pairs=pairs, drugs=drugs)
+
+
+def deepcdr_gdsc(
+    *, progress: bool = True, cache_dir: str | os.PathLike | None = None, retries: int = _download.DEFAULT_RETRIES
+) -> DrugResponsePairs:
+    """DeepCDR's drug-response task (paper Fig. 4b): its GDSC ln IC50 pairs and drug SMILES, without expression.
+
+    The pairs are rebuilt from four files of github ``kimmo1019/DeepCDR`` (MIT licence) with the filter of its
+    ``run_DeepCDR.py``: every non-missing ln IC50 of ``GDSC_IC50.csv`` (GDSC drugs x DepMap cell lines) whose
+    GDSC drug has a numeric PubChem CID in the GDSC drug list of 24 June 2019, that CID among the 223 drugs with
+    SMILES, and whose cell line is one of the 561 in ``cancer_cell_line.info``. This gives DeepCDR's 107,446
+    pairs; 15 CIDs have two GDSC drug ids (the same drug screened twice), so 6,383 (cell line, drug) pairs occur
+    twice with different values, as in DeepCDR (``gdsc_drug_id`` tells them apart). DeepCDR's cell-line
+    mutation, expression and methylation tables are not public any more, so no expression comes with the pairs:
+    this loader is for users with their own CCLE expression of these lines (DepMap IDs), who can then run the
+    paper's exact task with :class:`~sclong_tl.tl.DrugResponseModel`. :func:`gdsc_tgsa` is a complete
+    substitute with public (z-scored) expression.
+
+    Parameters
+    ----------
+    progress, cache_dir, retries
+        As for :func:`gdsc_tgsa`.
+
+    Returns
+    -------
+    :class:`DrugResponsePairs`: ``pairs`` (107,446 rows in DeepCDR's order: ``cell_line`` DepMap ID, ``drug``
+    GDSC drug name, ``ln_ic50``, ``cell_line_name``, ``pubchem_cid`` (string), ``gdsc_drug_id`` (int),
+    ``tcga_type`` (missing where DeepCDR's file says ``NA``) and ``in_deepcdr_split``: whether the type is one of
+    the 25 (:data:`DEEPCDR_SPLIT_TYPES`) that DeepCDR's 95/5 split, stratified by type, draws from (pairs of
+    other types are in neither of its parts)); ``drugs`` (223 names -> DeepCDR's PubChem SMILES);
+    ``cell_lines`` (561 rows, index ``depmap_id``: ``name``, ``tcga_type``).
+
+    Examples
+    --------
+    With a cell lines x genes AnnData ``cells`` of your own (non-negative expression, ``obs_names`` DepMap IDs),
+    the paper's 95/5 split stratified by TCGA type:
+
+    >>> data = sl.datasets.deepcdr_gdsc()                                      # doctest: +SKIP
+    >>> pairs = data.pairs[data.pairs["in_deepcdr_split"]]                     # doctest: +SKIP
+    >>> pairs = pairs[pairs["cell_line"].isin(cells.obs_names)]                # doctest: +SKIP
+    >>> test = pairs.groupby("tcga_type").sample(frac=0.05, random_state=0)   # doctest: +SKIP
+    >>> model = sl.tl.DrugResponseModel(cells, "default", drugs=data.drugs)   # doctest: +SKIP
+    >>> model.fit(pairs.drop(test.index)).score(test)                         # doctest: +SKIP
+    """
+    import pandas as pd
+
+    paths = _fetch_all(DEEPCDR_FILES, progress=progress, retries=retries, cache_dir=cache_dir)
+    smiles = pd.read_csv(paths["smiles"], sep="\t", header=None, names=["cid", "smiles"], dtype=str)
+    drug_list = pd.read_csv(paths["drug_list"], dtype=str, keep_default_na=False)
+    cell_lines = pd.read_csv(
+        paths["cell_lines"], sep="\t", header=None, names=["depmap_id", "name", "tcga_type"], dtype=str
+    ).set_index("depmap_id")
+    ic50 = pd.read_csv(paths["ic50"], index_col=0)
+
+    # DeepCDR: GDSC drug id -> PubChem CID where the CID is a plain number, kept when the CID has SMILES
+    numeric = drug_list[drug_list["PubCHEM"].str.isdigit()]
+    cid_of = dict(zip(numeric["drug_id"], numeric["PubCHEM"], strict=True))
+    name_of = numeric.drop_duplicates("PubCHEM").set_index("PubCHEM")["Name"]
+    name_of = name_of[name_of.index.isin(smiles["cid"])]
+    if name_of.duplicated().any():
+        raise ValueError("DeepCDR's GDSC drug list gives one name to two of its PubChem CIDs with SMILES")
+    gdsc_ids = np.array([row.split(":")[-1] for row in ic50.index])
+    kept_rows = np.array([cid_of.get(gdsc_id) in name_of.index for gdsc_id in gdsc_ids])
+    kept_columns = ic50.columns.isin(cell_lines.index)
+    values = ic50.to_numpy(dtype=np.float64)[np.ix_(kept_rows, kept_columns)]
+    row, column = np.nonzero(~np.isnan(values))  # row-major: DeepCDR's order (drug by drug, lines in file order)
+    gdsc_id = gdsc_ids[kept_rows][row]
+    cell_line = ic50.columns[kept_columns].to_numpy(dtype=str)[column]
+    cid = np.array([cid_of[g] for g in gdsc_id], dtype=object)
+    tcga = cell_lines["tcga_type"].reindex(cell_line).to_numpy()
+    pairs = pd.DataFrame(
+        {
+            "cell_line": cell_line.astype(object),
+            "drug": name_of.reindex(cid).to_numpy(),
+            "ln_ic50": values[row, column],
+            "cell_line_name": cell_lines["name"].reindex(cell_line).to_numpy(),
+            "pubchem_cid": cid,
+            "gdsc_drug_id": gdsc_id.astype(np.int64),
+            "tcga_type": tcga,
+            "in_deepcdr_split": pd.Series(tcga).isin(DEEPCDR_SPLIT_TYPES).to_numpy(),
+        }
+    )
+    drugs = {str(name_of[c]): str(s) for c, s in zip(smiles["cid"], smiles["smiles"], strict=True) if c in name_of}
+    logger.info(
+        "deepcdr_gdsc: %d pairs, %d cell lines, %d drugs",
+        len(pairs),
+        pairs["cell_line"].nunique(),
+        pairs["drug"].nunique(),
+    )
+    return DrugResponsePairs(pairs=pairs, drugs=drugs, cell_lines=cell_lines)
 
 
 def deepdds_oneil(

@@ -7,8 +7,8 @@ validated instead, and a file that fails is deleted from the cache with an error
 Pre-fetch on a login node with ``sclong-tl download NAME``.
 
 Drug tasks (paper Fig. 4; sha256-checked files from public GitHub repositories, see
-:mod:`sclong_tl._drug_datasets`): :func:`gdsc_tgsa` (drug response, ln IC50) and :func:`deepdds_oneil` (drug
-combinations).
+:mod:`sclong_tl._drug_datasets`): :func:`gdsc_tgsa` (drug response, ln IC50), :func:`deepcdr_gdsc` (DeepCDR's own
+drug-response pairs, without expression) and :func:`deepdds_oneil` (drug combinations).
 """
 
 from __future__ import annotations
@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from . import _download
-from ._drug_datasets import DrugCombinationData, DrugResponseData, deepdds_oneil, gdsc_tgsa  # noqa: F401
+from ._drug_datasets import (  # noqa: F401
+    DrugCombinationData,
+    DrugResponseData,
+    DrugResponsePairs,
+    deepcdr_gdsc,
+    deepdds_oneil,
+    gdsc_tgsa,
+)
 from ._io import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover
