@@ -4,7 +4,12 @@ Reads a pretraining output folder (``run.json``, ``metrics.csv``, ``model.safete
 initial model of that run (same config, vocabulary, GO graph, gene vectors and seed), scores both on the run's
 held-out cells with the same fixed masks, prints the numbers and saves the loss-curve figure.
 
-Usage: python benchmarks/default_model_card.py RUN_DIR [--figure docs/_static/default_model_loss.png]
+A model trained in stages (a run continued from an earlier one with ``--init``) passes the earlier runs with
+``--previous``, oldest first: the random initial model is that of the first stage, and the loss curves of all
+stages are drawn end to end.
+
+Usage: python benchmarks/default_model_card.py RUN_DIR [--previous EARLIER_RUN_DIR ...]
+[--figure docs/_static/default_model_loss.png]
 """
 
 from __future__ import annotations
@@ -43,17 +48,34 @@ def cell_mean_baseline(cells, *, seed: int, batch_size: int) -> float:
     return total / max(weight, 1)
 
 
+def run_config(run: Path) -> PretrainConfig:
+    """The settings a pretraining output folder was run with."""
+    stored = json.loads((run / "run.json").read_text())
+    return PretrainConfig(**{key: stored[key] for key in PretrainConfig.__dataclass_fields__ if key in stored})
+
+
+def stage_metrics(runs: list[Path]) -> tuple[pd.DataFrame, list[int]]:
+    """The metrics of all stages end to end (steps counted from the first stage's start), and where stages begin."""
+    frames, starts, offset = [], [], 0
+    for run in runs:
+        metrics = pd.read_csv(run / "metrics.csv")
+        starts.append(offset)
+        frames.append(metrics.assign(step=metrics["step"] + offset))
+        offset += int(metrics["step"].max())
+    return pd.concat(frames, ignore_index=True), starts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--model", type=Path, default=None, help="model file (default RUN/model.safetensors)")
+    parser.add_argument("--previous", type=Path, action="append", default=[], help="earlier stages, oldest first")
     parser.add_argument("--figure", type=Path, default=None)
     args = parser.parse_args()
-    run = json.loads((args.run / "run.json").read_text())
-    fields = {key: run[key] for key in PretrainConfig.__dataclass_fields__ if key in run}
-    config = PretrainConfig(**fields)
+    runs = [*args.previous, args.run]
+    config = run_config(args.run)
     trained = sl.load_model(args.model or args.run / "model.safetensors", device="cpu")
-    initial = build_initial_model(config, args.run)
+    initial = build_initial_model(run_config(runs[0]), runs[0])
     stream = ShardStream(
         config.data,
         trained.genes,
@@ -73,7 +95,7 @@ def main() -> None:
     print(f"held-out cells: {cells.shape[0]} (validation fraction {config.validation_fraction} of each shard)")
     for name, value in scores.items():
         print(f"masked-reconstruction MSE, {name:32s} {value:.4f}")
-    metrics = pd.read_csv(args.run / "metrics.csv")
+    metrics, starts = stage_metrics(runs)
     print(metrics.tail(5).to_string(index=False))
     if args.figure:
         import matplotlib
@@ -87,6 +109,8 @@ def main() -> None:
         ax.plot(validation["step"], validation["val_loss"], "o-", label="validation loss")
         ax.axhline(scores["random init (same shape, seed)"], color="grey", ls="--", label="random init (validation)")
         ax.axhline(scores["cell-mean baseline (no model)"], color="black", ls=":", label="cell-mean baseline")
+        for start in starts[1:]:
+            ax.axvline(start, color="grey", lw=0.8, label="next stage (continued from the weights)")
         ax.set_yscale("log")
         ax.set_xlabel("optimiser step")
         ax.set_ylabel("masked MSE")
