@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from . import _download
-from ._drug_datasets import (  # noqa: F401
+from ._drug_datasets import (
     DrugCombinationData,
     DrugResponseData,
     DrugResponsePairs,
@@ -412,4 +412,18 @@ def cellbench() -> AnnData:
 from ._datasets_beeline import beeline_mdc  # noqa: E402  (loaders in their own modules)
 from ._datasets_bundled import papalexi2021  # noqa: E402
 
-__all__ = ["available", "beeline_mdc", "cellbench", "fetch", "norman2019", "pancreas_scib", "papalexi2021"]
+__all__ = [
+    "DrugCombinationData",
+    "DrugResponseData",
+    "DrugResponsePairs",
+    "available",
+    "beeline_mdc",
+    "cellbench",
+    "deepcdr_gdsc",
+    "deepdds_oneil",
+    "fetch",
+    "gdsc_tgsa",
+    "norman2019",
+    "pancreas_scib",
+    "papalexi2021",
+]
