@@ -1,9 +1,10 @@
 """FAVOR+ positive random features (softmax kernel) with scLong's per-cell key stabiliser.
 
-Two implementations of the same function:
+Two implementations of the same attention ``D^-1 Q' (K'^T [V | 1])``:
 
-- :func:`favor_features`, the definition and the training path: whole tensors, autograd-friendly;
-- :func:`favor_attention`, the inference path (no gradients): ``D^-1 Q' (K'^T [V | 1])`` in chunks of tokens whose
+- :func:`linear_attention_with_ones` on whole tensors with :func:`favor_features`: the training path
+  (autograd-friendly), and the inference path of narrow blocks;
+- :func:`favor_attention`, the inference path of wide blocks (no gradients): in chunks of tokens whose
   features stay in cache, with the projection in the compute dtype (bfloat16 products under bfloat16) and the
   stabilisers, ``exp`` and the ``eps`` term in float32. It computes the key features with a per-row stabiliser and
   moves the per-cell one onto the values (see :func:`key_context`), so no pass over all features is needed before
@@ -69,6 +70,38 @@ def favor_features(data: torch.Tensor, scaled_projection: torch.Tensor, *, is_qu
     return projected.sub_(offset).exp_().add_(KERNEL_EPS)
 
 
+def linear_attention_with_ones(
+    q: torch.Tensor, k: torch.Tensor, v_with_ones: torch.Tensor, scaled_projection: torch.Tensor
+) -> torch.Tensor:
+    """``D^-1 Q' (K'^T [V | 1])`` on whole tensors, differentiable (:func:`favor_features`).
+
+    Parameters
+    ----------
+    q
+        ``(cells, queries, heads, dim_head)``.
+    k
+        ``(cells, tokens, heads, dim_head)``.
+    v_with_ones
+        ``(cells, tokens, heads, dim_head + 1)`` values with a ones column.
+    scaled_projection
+        The random projection times ``dim_head ** -0.25``.
+
+    Returns
+    -------
+    ``(cells, queries, heads, dim_head)``.
+    """
+    dim_head = q.shape[-1]
+    k_features = favor_features(k, scaled_projection, is_query=False)  # (cells, tokens, heads, features)
+    # (cells, heads, dim_head + 1, features)
+    context_t = torch.matmul(v_with_ones.permute(0, 2, 3, 1), k_features.transpose(1, 2))
+    del k_features
+    q_features = favor_features(q, scaled_projection, is_query=True)
+    numerator_and_normaliser = torch.matmul(q_features.transpose(1, 2), context_t.transpose(-1, -2))
+    del q_features
+    out = numerator_and_normaliser[..., :dim_head] / numerator_and_normaliser[..., dim_head:]
+    return out.transpose(1, 2)
+
+
 def wide_dtype(dtype: torch.dtype) -> torch.dtype:
     """The dtype of the inference path's stabilisers, ``exp`` and sums: float32, or ``dtype`` if wider."""
     return torch.promote_types(dtype, torch.float32)
@@ -96,40 +129,37 @@ def token_chunks(cells: int, tokens: int, chunk: int) -> Iterator[tuple[slice, s
             yield slice(cell, cell + 1), slice(start, min(start + chunk, tokens))
 
 
-def row_features_(data: torch.Tensor, scaled_projection: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+def row_features_(data: torch.Tensor, projection_t: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """FAVOR+ features stabilised by each row's own maximum, without ``eps``: ``exp(x P^T - |x|^2/2 - max_f)``.
 
-    The projection runs in the dtype of ``data`` (and of ``scaled_projection``); the offsets, the subtraction and
-    ``exp`` in float32.
+    The projection runs in the dtype of ``data``; its result is widened to float32 for the maxima, the
+    subtraction and ``exp`` (bfloat16 would round the difference of two nearly equal values). Rows are taken
+    head by head, so that ``out`` is written in rows of features.
 
     Parameters
     ----------
     data
-        ``(..., dim_head)`` queries or keys, contiguous (a chunk: it should fit in cache).
-    scaled_projection
-        :func:`scale_projection`, ``(features, dim_head)``, in the dtype of ``data``.
+        ``(cells, tokens, heads, dim_head)`` queries or keys, a chunk that fits in cache.
+    projection_t
+        The transposed :func:`scale_projection`, ``(dim_head, features)``, contiguous, in the dtype of ``data``.
     out
-        ``(..., features)`` of any strides and a floating dtype: receives the features.
+        ``(cells, heads, tokens, features)`` with contiguous rows, of a floating dtype: receives the features.
 
     Returns
     -------
-    The rows' maxima of ``x P^T`` (their stabilisers), ``data.shape[:-1]``, in the dtype of ``data``.
+    The rows' maxima of ``x P^T`` (their stabilisers), ``(cells, heads, tokens)``, in :func:`wide_dtype`.
     """
-    rows = data.reshape(-1, data.shape[-1])
-    projected = torch.mm(rows, scaled_projection.t())
+    rows = data.transpose(1, 2).reshape(-1, data.shape[-1])  # a copy: a quarter of the features' size at most
+    wide = wide_dtype(data.dtype)
+    projected = torch.mm(rows, projection_t).to(wide)
     maxima = projected.amax(dim=-1)
-    wide = wide_dtype(rows.dtype)
-    offset = norm_offset(rows.to(wide)).add_(maxima).unsqueeze(-1)
-    if projected.dtype == wide:
-        shifted = projected.sub_(offset)
-    else:
-        shifted = torch.sub(projected, offset)  # float32: the difference of two nearly equal values
-    torch.exp(shifted.view(out.shape), out=out)
-    return maxima.view(data.shape[:-1])
+    offset = norm_offset(rows.to(wide)).add_(maxima)
+    torch.exp(projected.sub_(offset.unsqueeze(-1)).view(out.shape), out=out)
+    return maxima.view(out.shape[:-1])
 
 
-def key_context(k: torch.Tensor, v_with_ones: torch.Tensor, scaled_projection: torch.Tensor) -> torch.Tensor:
-    """``K'^T [V | 1]`` per cell and head, with ``K'`` the key features of :func:`favor_features`.
+def key_context(k: torch.Tensor, v_with_ones: torch.Tensor, projection_t: torch.Tensor) -> torch.Tensor:
+    """``[V | 1]^T K'`` per cell and head, with ``K'`` the key features of :func:`favor_features`.
 
     A key row's feature ``exp(z - M) + eps`` (``M``: its cell's maximum) is computed as ``exp(z - m) exp(m - M)``
     with ``m`` the row's own maximum: the first factor in chunks that stay in cache, the second a weight on the
@@ -141,29 +171,29 @@ def key_context(k: torch.Tensor, v_with_ones: torch.Tensor, scaled_projection: t
         ``(cells, tokens, heads, dim_head)`` keys, contiguous.
     v_with_ones
         ``(cells, tokens, heads, dim_head + 1)`` values with a ones column.
-    scaled_projection
-        :func:`scale_projection` in the dtype of ``k``.
+    projection_t
+        The transposed :func:`scale_projection`, contiguous, in the dtype of ``k``.
 
     Returns
     -------
     ``(cells, heads, dim_head + 1, features)`` in the dtype of ``k``.
     """
     cells, tokens, heads, _ = k.shape
-    n_features = scaled_projection.shape[0]
+    n_features = projection_t.shape[1]
     features = k.new_empty(cells, heads, tokens, n_features)
-    maxima = torch.empty(cells, tokens, heads, dtype=wide_dtype(k.dtype), device=k.device)
+    maxima = torch.empty(cells, heads, tokens, dtype=wide_dtype(k.dtype), device=k.device)
     for cell_range, token_range in token_chunks(cells, tokens, chunk_tokens(k.device, heads, n_features)):
-        out = features[cell_range, :, token_range].transpose(1, 2)
-        maxima[cell_range, token_range] = row_features_(k[cell_range, token_range], scaled_projection, out)
-    weights = maxima.sub_(maxima.amax(dim=(1, 2), keepdim=True)).exp_()  # exp(m - M)
+        out = features[cell_range, :, token_range]
+        maxima[cell_range, :, token_range] = row_features_(k[cell_range, token_range], projection_t, out)
+    weights = maxima.sub_(maxima.amax(dim=(1, 2), keepdim=True)).exp_().to(k.dtype)  # exp(m - M)
     weighted = k.new_empty(cells, heads, v_with_ones.shape[-1], tokens)
-    torch.mul(v_with_ones.permute(0, 2, 3, 1), weights.permute(0, 2, 1).unsqueeze(2), out=weighted)
+    torch.mul(v_with_ones.permute(0, 2, 3, 1), weights.unsqueeze(2), out=weighted)
     eps_term = v_with_ones.sum(dim=1, dtype=wide_dtype(k.dtype)).mul_(KERNEL_EPS).unsqueeze(-1).to(k.dtype)
     context = torch.baddbmm(eps_term.flatten(0, 1), weighted.flatten(0, 1), features.flatten(0, 1))
     return context.view(cells, heads, -1, n_features)
 
 
-def attend_(q: torch.Tensor, context: torch.Tensor, scaled_projection: torch.Tensor, out: torch.Tensor) -> None:
+def attend_(q: torch.Tensor, context: torch.Tensor, projection_t: torch.Tensor, out: torch.Tensor) -> None:
     """``D^-1 Q' C`` with ``Q'`` the query features of :func:`favor_features`, chunk by chunk, into ``out``.
 
     Each chunk's query features stay in cache: computed, multiplied by the context and dropped. Their ``eps``
@@ -175,20 +205,20 @@ def attend_(q: torch.Tensor, context: torch.Tensor, scaled_projection: torch.Ten
         ``(cells, tokens, heads, dim_head)`` queries, contiguous.
     context
         :func:`key_context`, ``(cells, heads, dim_head + 1, features)``.
-    scaled_projection
-        :func:`scale_projection` in the dtype of ``q``.
+    projection_t
+        The transposed :func:`scale_projection`, contiguous, in the dtype of ``q``.
     out
         ``(cells, tokens, heads, dim_head)``: receives the attention output.
     """
     cells, tokens, heads, dim_head = q.shape
-    n_features = scaled_projection.shape[0]
+    n_features = projection_t.shape[1]
     eps_term = context.sum(dim=-1, dtype=wide_dtype(context.dtype)).mul_(KERNEL_EPS).unsqueeze(-2).to(context.dtype)
     context_t = context.transpose(-1, -2)  # (cells, heads, features, dim_head + 1)
     for cell_range, token_range in token_chunks(cells, tokens, chunk_tokens(q.device, heads, n_features)):
         chunk = q[cell_range, token_range]
         chunk_cells, chunk_tokens_, _, _ = chunk.shape
         features = q.new_empty(chunk_cells, heads, chunk_tokens_, n_features)
-        row_features_(chunk, scaled_projection, features.transpose(1, 2))
+        row_features_(chunk, projection_t, features)
         product = torch.baddbmm(
             eps_term[cell_range].flatten(0, 1), features.flatten(0, 1), context_t[cell_range].flatten(0, 1)
         ).view(chunk_cells, heads, chunk_tokens_, dim_head + 1)
@@ -216,8 +246,8 @@ def favor_attention(
     -------
     ``(cells, tokens, heads, dim_head)`` in the compute dtype.
     """
-    projection = scaled_projection.to(q.dtype)
-    context = key_context(k, v_with_ones, projection)
+    projection_t = scaled_projection.to(q.dtype).t().contiguous()
+    context = key_context(k, v_with_ones, projection_t)
     out = torch.empty_like(q)
-    attend_(q, context, projection, out)
+    attend_(q, context, projection_t, out)
     return out

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .favor import favor_features, scale_projection
+from .favor import linear_attention_with_ones, scale_projection
 
 
 def _key_value_weights(attention: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,38 +67,6 @@ def attention_output(attention_block: Any, x: torch.Tensor, query_index: torch.T
     q = attention.to_q(normed).view(cells, normed.shape[1], heads, dim_head)
     out = linear_attention_with_ones(q, k, v_with_ones, scale_projection(attention.fast_attention.projection_matrix))
     return attention.to_out(out.reshape(cells, normed.shape[1], heads * dim_head))
-
-
-def linear_attention_with_ones(
-    q: torch.Tensor, k: torch.Tensor, v_with_ones: torch.Tensor, scaled_projection: torch.Tensor
-) -> torch.Tensor:
-    """``D^-1 Q' (K'^T [V | 1])`` on whole tensors, differentiable (:func:`~sclong_tl.model.favor.favor_features`).
-
-    Parameters
-    ----------
-    q
-        ``(cells, queries, heads, dim_head)``.
-    k
-        ``(cells, tokens, heads, dim_head)``.
-    v_with_ones
-        ``(cells, tokens, heads, dim_head + 1)`` values with a ones column.
-    scaled_projection
-        The random projection times ``dim_head ** -0.25``.
-
-    Returns
-    -------
-    ``(cells, queries, heads, dim_head)``.
-    """
-    dim_head = q.shape[-1]
-    k_features = favor_features(k, scaled_projection, is_query=False)  # (cells, tokens, heads, features)
-    # (cells, heads, dim_head + 1, features)
-    context_t = torch.matmul(v_with_ones.permute(0, 2, 3, 1), k_features.transpose(1, 2))
-    del k_features
-    q_features = favor_features(q, scaled_projection, is_query=True)
-    numerator_and_normaliser = torch.matmul(q_features.transpose(1, 2), context_t.transpose(-1, -2))
-    del q_features
-    out = numerator_and_normaliser[..., :dim_head] / numerator_and_normaliser[..., dim_head:]
-    return out.transpose(1, 2)
 
 
 def performer_stack(layers: nn.ModuleList, x: torch.Tensor, query_index: torch.Tensor | None = None) -> torch.Tensor:
