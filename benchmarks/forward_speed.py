@@ -13,10 +13,19 @@ For a preset ("sclong-1b": the official size; "sclong-default" or "tiny" run in 
 - the bfloat16 outputs' deviation from float32 (per-gene cosine similarity), and where the time goes (per block,
   and with ``--profile`` the most expensive operators of the bfloat16 forward).
 
+With ``--feature-map-only`` it builds no model and times only the Performer attention between the q, k, v
+projections and the output projection (random features, stabilisers, ``exp`` and the two attention products),
+for each block of the preset, old and new side by side in alternating rounds: ``old`` the whole-tensor
+implementation (``linear_attention_with_ones``: the training path's, which the inference path ran before and
+still runs for narrow blocks), ``new`` the chunked one (``favor_attention``, the inference path of wide blocks),
+in float32 and with bfloat16 inputs, each with its deviation from a float64 evaluation. ``--tokens`` caps the
+tokens per block for a quick run.
+
 Timings are only meaningful on an otherwise idle machine.
 
 Usage: python benchmarks/forward_speed.py [--preset sclong-1b|sclong-default|tiny] [--cells 1] [--repeats 2]
        [--threads N] [--nnz 2500] [--device cpu|cuda] [--autocast] [--profile]
+       python benchmarks/forward_speed.py --feature-map-only [--preset P] [--cells 1] [--tokens N] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import torch
 
 from sclong_tl._cpu import cpu_summary, has_native_bf16
 from sclong_tl.model import ScLong, ScLongConfig, count_parameters, get_config
+from sclong_tl.model.favor import favor_attention, linear_attention_with_ones, scale_projection
 
 REFERENCE_GEMM = (4096, 1280, 5120)
 
@@ -199,6 +209,60 @@ def operator_profile(module: ScLong, cells: torch.Tensor, dtype: torch.dtype, ro
     return prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
+def attention_blocks(config: ScLongConfig) -> dict[str, tuple[int, int, int, int]]:
+    """Tokens, heads, head width and random features of each Performer block of a config."""
+    c = config
+    blocks = {"large encoder": (c.top_k, c.large_heads, c.large_dim_head)}
+    if c.n_positions > c.top_k:
+        blocks["mini encoder"] = (c.n_positions - c.top_k, c.mini_heads, c.mini_dim_head)
+    blocks["decoder"] = (c.n_positions, c.dec_heads, c.dec_dim_head)
+    return {name: (*shape, c.features_per_head(shape[2])) for name, shape in blocks.items()}
+
+
+def feature_map_benchmark(config: ScLongConfig, args: argparse.Namespace, device: torch.device) -> None:
+    """Old (whole-tensor) and new (chunked) attention feature map side by side, alternating rounds per block."""
+    implementations = {"old": linear_attention_with_ones, "new": favor_attention}
+    print(f"feature map only, {args.cells} cell(s); seconds per call, best and median of {args.repeats} rounds")
+    for name, (tokens, heads, dim_head, features) in attention_blocks(config).items():
+        tokens = min(tokens, args.tokens) if args.tokens else tokens
+        generator = torch.Generator().manual_seed(0)
+        shape = (args.cells, tokens, heads, dim_head)
+        q, k = (torch.randn(shape, generator=generator).to(device) for _ in range(2))
+        v_with_ones = torch.randn((*shape[:-1], dim_head + 1), generator=generator).to(device)
+        v_with_ones[..., -1] = 1.0
+        projection = scale_projection(torch.randn(features, dim_head, generator=generator)).to(device)
+        with torch.inference_mode():
+            reference = linear_attention_with_ones(q.double(), k.double(), v_with_ones.double(), projection.double())
+        print(f"  {name}: {tokens} tokens x {heads} heads x {features} features (head width {dim_head})")
+        for dtype in (torch.float32, torch.bfloat16):
+            inputs = (q.to(dtype), k.to(dtype), v_with_ones.to(dtype), projection)
+            times: dict[str, list[float]] = {label: [] for label in implementations}
+            outputs = {}
+            with torch.inference_mode():
+                for attempt in range(args.repeats + 1):  # the first round warms up
+                    for label, implementation in implementations.items():
+                        synchronize(device)
+                        start = time.perf_counter()
+                        outputs[label] = implementation(*inputs)
+                        synchronize(device)
+                        if attempt:
+                            times[label].append(time.perf_counter() - start)
+            deviations = []
+            for label, output in outputs.items():
+                out, ref = output.double().flatten(2), reference.flatten(2)
+                error = float((out - ref).abs().max() / ref.abs().max())
+                cosine = float(torch.nn.functional.cosine_similarity(out, ref, dim=-1).min())
+                deviations.append(f"{label} max rel error {error:.1e}, min cosine {cosine:.6f}")
+            best = {label: min(values) for label, values in times.items()}
+            median = {label: float(np.median(values)) for label, values in times.items()}
+            print(
+                f"    {str(dtype).removeprefix('torch.'):9s} old {best['old']:8.4f} s (median {median['old']:8.4f})  "
+                f"new {best['new']:8.4f} s (median {median['new']:8.4f})  old/new {best['old'] / best['new']:5.2f}x "
+                f"(medians {median['old'] / median['new']:5.2f}x)"
+            )
+            print(f"              vs float64: {'; '.join(deviations)}")
+
+
 def efficiency_line(label: str, forward: float, gemms: float, flops: int, peak: float, cells: int) -> str:
     return (
         f"  {label:24s} {forward / cells:9.3f} s/cell   {flops / forward / 1e12:7.3f} TFLOP/s   "
@@ -218,6 +282,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--autocast", action="store_true", help="also time bf16 autocast over float32 weights")
     parser.add_argument("--profile", action="store_true", help="print the costliest operators of the bf16 pass")
+    parser.add_argument(
+        "--feature-map-only", action="store_true", help="time only the attention feature map, old vs new"
+    )
+    parser.add_argument("--tokens", type=int, default=None, help="with --feature-map-only: at most this many tokens")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -230,6 +298,9 @@ def main() -> None:
     )
     if device.type == "cpu" and not has_native_bf16():
         print("note: no AMX-BF16 / AVX512-BF16 on this CPU: bfloat16 products are emulated")
+    if args.feature_map_only:
+        feature_map_benchmark(config, args, device)
+        return
 
     gemms = forward_gemms(config, args.cells, args.nnz)
     flops = sum(g.flops * count for g, count in gemms.items())

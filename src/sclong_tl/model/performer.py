@@ -20,7 +20,7 @@ import torch
 from performer_pytorch.performer_pytorch import FastAttention, Performer
 from torch import nn
 
-from .favor import favor_features
+from .favor import favor_features, scale_projection
 from .performer_inference import attention_residual_, feed_forward_residual_
 from .performer_training import performer_stack
 
@@ -41,9 +41,8 @@ def softmax_feature_map(data: torch.Tensor, projection: torch.Tensor, *, is_quer
     -------
     Features of shape ``(batch, heads, tokens, features)`` in the dtype of ``data``.
     """
-    dim_head = data.shape[-1]
     ratio = projection.shape[0] ** -0.5
-    return ratio * favor_features(data, projection * dim_head**-0.25, is_query=is_query)
+    return ratio * favor_features(data, scale_projection(projection), is_query=is_query)
 
 
 def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

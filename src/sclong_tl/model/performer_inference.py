@@ -6,9 +6,13 @@ full-vocabulary encoders run tens of thousands of tokens of width 16 per cell, a
 passes over ``(cells, tokens, features)`` tensors rather than to arithmetic, so this file computes the same
 function with fewer of them:
 
-- the features are computed in place (:func:`~sclong_tl.model.favor.favor_features`) and without their constant
+- blocks with many random features per token (heads x features, the 1B model's) attend through
+  :func:`~sclong_tl.model.favor.favor_attention`: the random features in chunks of tokens that stay in cache
+  (the query features are never stored whole), narrow blocks through the training path's whole-tensor
+  :func:`~sclong_tl.model.favor.linear_attention_with_ones` (computed in place); both without their constant
   ``nb_features ** -0.5`` factor, which multiplies the numerator and the normaliser of ``D^-1 Q (K^T V)`` alike
-  and cancels exactly;
+  and cancels exactly. Under bfloat16 the chunked path runs the projections and products in bfloat16 and
+  ``exp``, the stabilisers and the ``eps`` terms in float32 (the whole-tensor path all in bfloat16);
 - ``v`` comes out of its projection with a ones column per head (a zero weight row and a bias of 1), so the
   normaliser ``Q (K^T 1)`` rides along in the same products without a concatenation;
 - the position-wise feed-forward block runs over the flattened tokens in contiguous chunks, adding into the
@@ -24,12 +28,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from .favor import favor_features
+from .favor import favor_attention, linear_attention_with_ones, scale_projection
 
 # rows (cells x tokens) per feed-forward chunk: on a CPU a chunk's hidden activations stay in cache; on a GPU
 # chunks only bound the memory of the hidden activations, and larger ones keep the kernel launches few
 TOKEN_CHUNK = 4096
 GPU_TOKEN_CHUNK = 1 << 18
+# random features per token (heads x features per head) from which the attention runs in chunks
+# (favor_attention): measured (indicatively) faster than the whole-tensor path for the 1B model's blocks (32 x 266
+# and 8 x 266) and slower for the default model's narrow ones (4 x 44, 1 x 44), where the extra passes over the
+# values and the per-chunk overhead outweigh what the chunks save
+CHUNKED_MIN_FEATURES = 1024
 
 
 def _values_with_ones(to_v: nn.Linear, heads: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,7 +81,7 @@ def attention_residual_(attention_block: nn.Module, x: torch.Tensor) -> None:
     heads, dim_head = attention.heads, attention.fast_attention.dim_heads
     cells, tokens, _ = x.shape
     with torch.autocast(x.device.type, enabled=False):
-        scaled_projection = attention.fast_attention.projection_matrix * dim_head**-0.25
+        projection = scale_projection(attention.fast_attention.projection_matrix)
         v_weight, v_bias = _values_with_ones(attention.to_v, heads)
     norm: Any = attention_block.norm
     # cast once to the compute precision (autocast would cast the normalised tokens for each of q, k and v)
@@ -81,17 +90,12 @@ def attention_residual_(attention_block: nn.Module, x: torch.Tensor) -> None:
     k = attention.to_k(normed).view(cells, tokens, heads, dim_head)
     v_with_ones = nn.functional.linear(normed, v_weight, v_bias).view(cells, tokens, heads, dim_head + 1)
     del normed
-    k_features = favor_features(k, scaled_projection, is_query=False)
-    del k
-    # (cells, heads, dim_head + 1, features): the [V | 1]^T K product reduces over tokens faster than K^T [V | 1]
-    context_t = torch.matmul(v_with_ones.permute(0, 2, 3, 1), k_features.transpose(1, 2))
-    del k_features, v_with_ones
-    q_features = favor_features(q, scaled_projection, is_query=True)
-    del q
-    numerator_and_normaliser = torch.matmul(q_features.transpose(1, 2), context_t.transpose(-1, -2))
-    del q_features
-    out = numerator_and_normaliser[..., :dim_head] / numerator_and_normaliser[..., dim_head:]
-    x += attention.to_out(out.transpose(1, 2).reshape(cells, tokens, heads * dim_head)).to(x.dtype)
+    if heads * projection.shape[0] >= CHUNKED_MIN_FEATURES:
+        out = favor_attention(q, k, v_with_ones, projection)
+    else:
+        out = linear_attention_with_ones(q, k, v_with_ones, projection)
+    del q, k, v_with_ones
+    x += attention.to_out(out.reshape(cells, tokens, heads * dim_head)).to(x.dtype)
 
 
 def feed_forward_residual_(feed_forward_block: nn.Module, x: torch.Tensor) -> None:

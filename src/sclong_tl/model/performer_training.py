@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .favor import favor_features
+from .favor import linear_attention_with_ones, scale_projection
 
 
 def _key_value_weights(attention: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,22 +57,16 @@ def attention_output(attention_block: Any, x: torch.Tensor, query_index: torch.T
     attention = attention_block.fn
     heads, dim_head = attention.heads, attention.fast_attention.dim_heads
     cells, tokens, dim = x.shape
-    scaled_projection = attention.fast_attention.projection_matrix * dim_head**-0.25
     normed = attention_block.norm(x)
     kv_weight, kv_bias = _key_value_weights(attention)
     keys_values = nn.functional.linear(normed, kv_weight, kv_bias)
     k = keys_values[..., : heads * dim_head].reshape(cells, tokens, heads, dim_head)
     v_with_ones = keys_values[..., heads * dim_head :].reshape(cells, tokens, heads, dim_head + 1)
-    k_features = favor_features(k, scaled_projection, is_query=False)  # (cells, tokens, heads, features)
-    # (cells, heads, dim_head + 1, features)
-    context_t = torch.matmul(v_with_ones.permute(0, 2, 3, 1), k_features.transpose(1, 2))
     if query_index is not None:
         normed = normed.gather(1, query_index.unsqueeze(-1).expand(-1, -1, dim))
     q = attention.to_q(normed).view(cells, normed.shape[1], heads, dim_head)
-    q_features = favor_features(q, scaled_projection, is_query=True)
-    numerator_and_normaliser = torch.matmul(q_features.transpose(1, 2), context_t.transpose(-1, -2))
-    out = numerator_and_normaliser[..., :dim_head] / numerator_and_normaliser[..., dim_head:]
-    return attention.to_out(out.transpose(1, 2).reshape(cells, normed.shape[1], heads * dim_head))
+    out = linear_attention_with_ones(q, k, v_with_ones, scale_projection(attention.fast_attention.projection_matrix))
+    return attention.to_out(out.reshape(cells, normed.shape[1], heads * dim_head))
 
 
 def performer_stack(layers: nn.ModuleList, x: torch.Tensor, query_index: torch.Tensor | None = None) -> torch.Tensor:
