@@ -1,4 +1,7 @@
-"""Augmentations of training cells' counts, applied before normalisation (DESIGN.md section 3, the corpus recipe).
+"""Augmentations of training cells' counts, applied before normalisation.
+
+They back the ``--thinning``, ``--pooling`` and ``--gene-subset`` options of ``sclong-tl pretrain`` (docs page
+"Pretraining").
 
 Each one draws per cell from that cell's own generator, so a cell's result does not depend on which other cells
 are read with it (a resumed run draws the same values). All take and return CSR matrices of one shard's cells
@@ -14,7 +17,7 @@ aligned to the vocabulary, in raw (count-like) units.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,6 +30,29 @@ def _check(counts: sp.csr_matrix, rngs: Sequence[np.random.Generator]) -> None:
 
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def _change_chosen_rows(
+    counts: sp.csr_matrix,
+    rngs: Sequence[np.random.Generator],
+    fraction: float,
+    min_keep: float,
+    change: Callable[[np.ndarray, float, np.random.Generator], np.ndarray],
+) -> sp.csr_matrix:
+    """Apply ``change(values, q, rng)`` to the stored values of a random ``fraction`` of the rows.
+
+    Each row draws, from its own generator, whether it is chosen and ``q`` (log-uniform in ``[min_keep, 1]``); the
+    values ``change`` sets to zero are removed.
+    """
+    _check(counts, rngs)
+    changed = counts.copy()
+    for row, rng in enumerate(rngs):
+        chosen, keep = rng.random() < fraction, _log_uniform(rng, min_keep, 1.0)
+        if chosen:
+            entries = slice(changed.indptr[row], changed.indptr[row + 1])
+            changed.data[entries] = change(changed.data[entries], keep, rng)
+    changed.eliminate_zeros()
+    return changed
 
 
 def thin_counts(
@@ -52,15 +78,13 @@ def thin_counts(
     -------
     A new CSR matrix (explicit zeros removed).
     """
-    _check(counts, rngs)
-    thinned = counts.copy()
-    for row, rng in enumerate(rngs):
-        chosen, keep = rng.random() < fraction, _log_uniform(rng, min_keep, 1.0)
-        if chosen:
-            entries = slice(thinned.indptr[row], thinned.indptr[row + 1])
-            thinned.data[entries] = rng.binomial(np.rint(thinned.data[entries]).astype(np.int64), keep)
-    thinned.eliminate_zeros()
-    return thinned
+    return _change_chosen_rows(
+        counts,
+        rngs,
+        fraction,
+        min_keep,
+        lambda values, keep, rng: rng.binomial(np.rint(values).astype(np.int64), keep),
+    )
 
 
 def pool_counts(
@@ -128,13 +152,10 @@ def subset_genes(
     -------
     A new CSR matrix (dropped values removed).
     """
-    _check(counts, rngs)
-    subset = counts.copy()
-    for row, rng in enumerate(rngs):
-        chosen, keep = rng.random() < fraction, _log_uniform(rng, min_keep, 1.0)
-        if chosen:
-            entries = slice(subset.indptr[row], subset.indptr[row + 1])
-            dropped = rng.random(entries.stop - entries.start) >= keep
-            subset.data[entries][dropped] = 0
-    subset.eliminate_zeros()
-    return subset
+    return _change_chosen_rows(
+        counts,
+        rngs,
+        fraction,
+        min_keep,
+        lambda values, keep, rng: np.where(rng.random(len(values)) < keep, values, 0),
+    )
