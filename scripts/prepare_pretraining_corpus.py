@@ -6,15 +6,22 @@ barcode (the 14-letter 10x core, prefixes and suffixes stripped) occurs in an ea
 dropped: the two Zheng 2017 FACS subsets share a few barcodes. Each source becomes one ``.h5ad`` shard with
 integer counts; ``corpus.json`` records the sources, their SHA-256, cells kept and cells dropped.
 
-Usage: python scripts/prepare_pretraining_corpus.py --shared ../shared --out corpus/
+With ``--infercnvpy-wheel`` (``pip download infercnvpy==0.6.1 --no-deps``), the Tirosh 2016 oligodendroglioma
+example that wheel bundles (184 Smart-seq2 cells of a brain tumour and its microglia / oligodendrocytes, TPM-like
+values over 9,450 genes) is added as the last shard: another tissue and a full-length, deep technology. Its values
+are linear but not counts, so training normalises them like counts and does not thin them.
+
+Usage: python scripts/prepare_pretraining_corpus.py --shared ../shared --out corpus/ [--infercnvpy-wheel WHEEL]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import re
+import zipfile
 from pathlib import Path
 
 import anndata as ad
@@ -39,6 +46,13 @@ STUDY_OF = {
     "zheng2017_sorted_pbmc14k_subset_3500cells_7types_counts.h5ad": "zheng2017",
     "zheng2017_sorted_pbmc_2140cells_celltype_counts.h5ad": "zheng2017",
 }
+# (member of the wheel, its SHA-256, shard name, provenance)
+INFERCNVPY_SOURCE = (
+    "infercnvpy/datasets/data/oligodendroglioma.h5ad",
+    "f1c5bf67613cabc6931b90f4a623bdd5ed7e32f574a98901f3f55b9d80523f5e",
+    "tirosh2016_oligodendroglioma_184cells_tpm.h5ad",
+    "PyPI infercnvpy 0.6.1 (BSD-3) infercnvpy/datasets/data/oligodendroglioma.h5ad; Tirosh et al. 2016, Nature 539",
+)
 _BARCODE = re.compile(r"[ACGT]{14,16}")
 
 
@@ -51,10 +65,47 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def write_shard(adata: ad.AnnData, matrix: sp.csr_matrix, keep: np.ndarray, stem: str, path: Path) -> None:
+    shard = ad.AnnData(
+        X=matrix[keep].astype(np.float32), obs=adata.obs.iloc[np.flatnonzero(keep)][[]], var=adata.var[[]]
+    )
+    shard.var_names = [name.strip() for name in adata.var_names]
+    shard.var_names_make_unique()
+    shard.obs_names = [f"{stem}:{name}" for name in shard.obs_names]
+    shard.write_h5ad(path, compression="gzip")
+
+
+def infercnvpy_record(wheel: Path, out: Path) -> dict:
+    """Write the oligodendroglioma shard from the infercnvpy wheel; its ``corpus.json`` record."""
+    member, expected, shard_name, provenance = INFERCNVPY_SOURCE
+    with zipfile.ZipFile(wheel) as archive:
+        payload = archive.read(member)
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != expected:
+        raise ValueError(f"{wheel}:{member} has SHA-256 {digest}, expected {expected} (infercnvpy 0.6.1)")
+    adata = ad.read_h5ad(io.BytesIO(payload))
+    values = sp.csr_matrix(adata.X)
+    if values.nnz and (not np.isfinite(values.data).all() or values.data.min() < 0):
+        raise ValueError(f"{member} holds negative or non-finite values")
+    write_shard(adata, values, np.ones(adata.n_obs, dtype=bool), Path(shard_name).stem, out / shard_name)
+    print(f"{provenance}: {adata.n_obs} cells")
+    return {
+        "source": provenance,
+        "sha256": digest,
+        "cells": int(adata.n_obs),
+        "kept": int(adata.n_obs),
+        "dropped_duplicate_barcodes": 0,
+        "genes": int(adata.n_vars),
+        "values": "TPM-like (linear, not counts)",
+        "shard": shard_name,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--infercnvpy-wheel", type=Path, help="infercnvpy 0.6.1 wheel: adds its Tirosh 2016 cells")
     args = parser.parse_args()
     data = args.shared / "data"
     args.out.mkdir(parents=True, exist_ok=True)
@@ -73,14 +124,8 @@ def main() -> None:
             previous = seen.setdefault(study, set())
             keep = np.array([core not in previous for core in cores])
             previous.update(cores)
-        shard = ad.AnnData(
-            X=counts[keep].astype(np.float32), obs=adata.obs.iloc[np.flatnonzero(keep)][[]], var=adata.var[[]]
-        )
-        shard.var_names = [name.strip() for name in adata.var_names]
-        shard.var_names_make_unique()
-        shard.obs_names = [f"{source.stem}:{name}" for name in shard.obs_names]
         shard_path = args.out / f"{source.stem}.h5ad"
-        shard.write_h5ad(shard_path, compression="gzip")
+        write_shard(adata, counts, keep, source.stem, shard_path)
         records.append(
             {
                 "source": relative,
@@ -93,6 +138,8 @@ def main() -> None:
             }
         )
         print(f"{relative}: {keep.sum()} / {adata.n_obs} cells kept")
+    if args.infercnvpy_wheel is not None:
+        records.append(infercnvpy_record(args.infercnvpy_wheel, args.out))
     summary = {"sources": records, "total_cells": int(sum(r["kept"] for r in records))}
     (args.out / "corpus.json").write_text(json.dumps(summary, indent=2))
     print(f"total {summary['total_cells']} cells in {len(records)} shards -> {args.out}")
