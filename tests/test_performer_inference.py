@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 import sclong_tl as sl
 from _performer_helpers import modules_path
@@ -110,6 +113,21 @@ def test_chunked_attention_is_the_whole_tensor_attention(monkeypatch, chunk_toke
     scale_out = exact.abs().max()
     assert (chunked.double() - exact).abs().max() <= 2e-6 * scale_out
     assert (chunked - whole).abs().max() <= 2e-6 * scale_out
+
+
+def test_chunked_features_are_never_subnormal():
+    # large queries: most stabilised exp arguments lie far below -87 and would give (slow) subnormal floats
+    q, _, _, projection = _attention_inputs(scale=10.0)
+    projection_t = projection.t().contiguous()
+    out = torch.empty(q.shape[0], q.shape[2], q.shape[1], projection.shape[0])
+    with torch.inference_mode():
+        favor.row_features_(q, projection_t, out)
+        unfloored = nn.functional.linear(q.transpose(1, 2), projection)
+        unfloored = unfloored - favor.norm_offset(q.transpose(1, 2)).unsqueeze(-1) - unfloored.amax(-1, keepdim=True)
+    assert float((unfloored < favor.EXP_FLOOR).float().mean()) > 0.5  # the floor is exercised
+    tiny = torch.finfo(torch.float32).tiny
+    assert not bool(((out > 0) & (out < tiny)).any())
+    assert float(out.min()) >= math.exp(favor.EXP_FLOOR) * (1 - 1e-6)
 
 
 def test_chunked_attention_of_a_cell_does_not_depend_on_its_batch(monkeypatch):
