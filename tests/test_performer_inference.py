@@ -37,6 +37,7 @@ def reference_model(tmp_path_factory):
 def test_whole_model_fused_path_matches_training_path(monkeypatch, reference_model, name, chunked_min):
     # the real reference checkpoint on its real cells: mini encoder, 4-head large encoder and decoder
     monkeypatch.setattr(performer_inference, "CHUNKED_MIN_FEATURES", chunked_min)
+    monkeypatch.setattr(performer_inference, "CHUNKED_MIN_ELEMENTS", 0)
     values = torch.nn.functional.pad(torch.from_numpy(reference_inputs(name)), (0, 1))
     module = reference_model.module.eval()
     fused, definition = _both_paths(module, values)
@@ -52,6 +53,7 @@ def test_stack_fused_path_matches_training_path_across_chunk_edges(monkeypatch, 
     # chunks of 5 tokens of one cell
     monkeypatch.setattr(performer_inference, "TOKEN_CHUNK", 16)
     monkeypatch.setattr(performer_inference, "CHUNKED_MIN_FEATURES", chunked_min)
+    monkeypatch.setattr(performer_inference, "CHUNKED_MIN_ELEMENTS", 0)
     monkeypatch.setattr(favor, "FEATURE_CHUNK_ELEMENTS", 5 * heads * 11)
     torch.manual_seed(0)
     performer = ScLongPerformer(dim, 2, heads, dim_head, nb_features=11).eval()
@@ -160,6 +162,15 @@ def test_chunked_attention_in_bfloat16_stays_close_to_float32():
     assert (chunked.float() - exact).abs().mean() <= (whole.float() - exact).abs().mean()
 
 
+def test_chunked_attention_is_chosen_for_wide_long_blocks_only():
+    choose = performer_inference.use_chunked_attention
+    # the 1B model's blocks at their real lengths: large encoder, mini encoder, decoder
+    assert choose(4096, 32, 266) and choose(23_779, 8, 266) and choose(27_875, 8, 266)
+    # measured slower: 8 wide heads over 2,048 tokens; the default model's narrow blocks
+    assert not choose(2048, 8, 266)
+    assert not choose(512, 4, 44) and not choose(27_214, 1, 44)
+
+
 def test_token_chunks_cover_every_token_once():
     for cells, tokens, chunk in [(3, 37, 5), (3, 37, 37), (5, 7, 15), (1, 4, 100)]:
         covered = torch.zeros(cells, tokens, dtype=torch.int64)
@@ -175,6 +186,7 @@ def test_token_chunks_cover_every_token_once():
 def test_chunked_path_reproduces_reference_outputs(monkeypatch, reference_model, name):
     # fixture A's blocks are narrow (whole-tensor path by default): force the chunked one, in chunks of 3 tokens
     monkeypatch.setattr(performer_inference, "CHUNKED_MIN_FEATURES", 0)
+    monkeypatch.setattr(performer_inference, "CHUNKED_MIN_ELEMENTS", 0)
     monkeypatch.setattr(favor, "FEATURE_CHUNK_ELEMENTS", 1)
     expected_repr, expected_recon, _ = reference_outputs(name)
     values = torch.nn.functional.pad(torch.from_numpy(reference_inputs(name)), (0, 1))
@@ -186,6 +198,7 @@ def test_chunked_path_reproduces_reference_outputs(monkeypatch, reference_model,
 
 def test_chunked_path_under_bfloat16_keeps_per_gene_cosine(monkeypatch, reference_model):
     monkeypatch.setattr(performer_inference, "CHUNKED_MIN_FEATURES", 0)
+    monkeypatch.setattr(performer_inference, "CHUNKED_MIN_ELEMENTS", 0)
     values = torch.nn.functional.pad(torch.from_numpy(reference_inputs("inputs")), (0, 1))
     module = reference_model.module.eval()
     with torch.inference_mode():

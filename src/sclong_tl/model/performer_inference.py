@@ -34,11 +34,22 @@ from .favor import favor_attention, linear_attention_with_ones, scale_projection
 # chunks only bound the memory of the hidden activations, and larger ones keep the kernel launches few
 TOKEN_CHUNK = 4096
 GPU_TOKEN_CHUNK = 1 << 18
-# random features per token (heads x features per head) from which the attention runs in chunks
-# (favor_attention): measured (indicatively) faster than the whole-tensor path for the 1B model's blocks (32 x 266
-# and 8 x 266) and slower for the default model's narrow ones (4 x 44, 1 x 44), where the extra passes over the
-# values and the per-chunk overhead outweigh what the chunks save
+# when attention runs in chunks (favor_attention) instead of on whole tensors: at least CHUNKED_MIN_FEATURES random
+# features per token (heads x features per head) and CHUNKED_MIN_ELEMENTS per cell (tokens x heads x features).
+# Measured on a 2-core Intel Xeon with AMX (benchmarks/forward_speed.py --feature-map-only --tokens N), old / new:
+# the 1B model's blocks gain at their real lengths (32 heads x 266 at 4,096 tokens: 1.14x float32, 1.75x bfloat16;
+# 8 heads x 266 at 23,779-27,875 tokens: 1.33x / 1.7x) and at 32 heads x 2,048 tokens (1.30x / 1.72x), but lose
+# for fewer features per cell (8 heads at 512-2,048 tokens: 0.8-0.95x; 32 heads at 1,024 tokens in bfloat16:
+# 0.92x); the default model's narrow blocks (4 x 44, 1 x 44) lose too: the extra passes over the values and the
+# per-chunk overhead outweigh what the chunks save
 CHUNKED_MIN_FEATURES = 1024
+CHUNKED_MIN_ELEMENTS = 1 << 24
+
+
+def use_chunked_attention(tokens: int, heads: int, n_features: int) -> bool:
+    """Whether a block's attention over ``tokens`` tokens per cell runs in chunks (:func:`favor_attention`)."""
+    per_token = heads * n_features
+    return per_token >= CHUNKED_MIN_FEATURES and tokens * per_token >= CHUNKED_MIN_ELEMENTS
 
 
 def _values_with_ones(to_v: nn.Linear, heads: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,7 +101,7 @@ def attention_residual_(attention_block: nn.Module, x: torch.Tensor) -> None:
     k = attention.to_k(normed).view(cells, tokens, heads, dim_head)
     v_with_ones = nn.functional.linear(normed, v_weight, v_bias).view(cells, tokens, heads, dim_head + 1)
     del normed
-    if heads * projection.shape[0] >= CHUNKED_MIN_FEATURES:
+    if use_chunked_attention(tokens, heads, projection.shape[0]):
         out = favor_attention(q, k, v_with_ones, projection)
     else:
         out = linear_attention_with_ones(q, k, v_with_ones, projection)
