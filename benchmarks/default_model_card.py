@@ -103,19 +103,20 @@ def main() -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(6, 3.5))
+        fig, ax = plt.subplots(figsize=(6.5, 4))
         ax.plot(metrics["step"], metrics["loss"], label="training loss (window mean)")
         validation = metrics.dropna(subset=["val_loss"])
         ax.plot(validation["step"], validation["val_loss"], "o-", label="validation loss")
         ax.axhline(scores["random init (same shape, seed)"], color="grey", ls="--", label="random init (validation)")
         ax.axhline(scores["cell-mean baseline (no model)"], color="black", ls=":", label="cell-mean baseline")
-        for start in starts[1:]:
-            ax.axvline(start, color="grey", lw=0.8, label="next stage (continued from the weights)")
+        for number, start in enumerate(starts[1:]):
+            label = "next stage (continued from the weights)" if number == 0 else None
+            ax.axvline(start, color="grey", lw=0.8, label=label)
         ax.set_yscale("log")
         ax.set_xlabel("optimiser step")
         ax.set_ylabel("masked MSE")
         ax.set_title("sclong-default pretraining")
-        ax.legend(frameon=False)
+        ax.legend(frameon=False, fontsize="small", loc="upper right")
         fig.tight_layout()
         args.figure.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(args.figure, dpi=120)

@@ -123,7 +123,7 @@ Convert them once:
 Write --out to {{cached}} instead and sl.load_model("sclong-1b") finds it by name."""
 
 #: sha256 of BUNDLED_DIR / "sclong-default.safetensors"; None until the trained default model is committed.
-_DEFAULT_SHA256: str | None = "4ff8f1c72b2733f4a2e541bf870e92374d73d871ce1ce36976b165c737136134"
+_DEFAULT_SHA256: str | None = "3d94f43dcd8525dcdfa03239436edf8d9ba6bf6c139c667084af19ce56276e9e"
 _DEFAULT_PENDING = (
     "the default model is still being pretrained and is not part of this installation yet; pass "
     "a checkpoint path instead (e.g. the converted official model: see "
