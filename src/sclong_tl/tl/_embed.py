@@ -94,13 +94,13 @@ def embed(
             genes found in the model vocabulary (the same set for every cell of a dataset, expressed or not):
             ``d`` numbers per cell, whatever the dataset size; use it for very large datasets.
 
-        ``"paper"`` is the default because it won the batch-integration benchmark
-        (``benchmarks/batch_integration.py``, bundled default model): on CellBench (CEL-seq2 vs Drop-seq) batch
-        ASW 0.93 vs 0.62 and Leiden NMI vs cell line 0.76 vs 0.03, on Baron pancreas (4 donors) batch ASW 0.98
-        vs 0.64 and NMI vs cell type 0.93 vs 0.20, for ``"paper"`` vs ``"mean"``. Part of its batch-ASW lead
-        comes from its width (silhouettes shrink in thousands of dimensions): reduced to 50 principal
-        components it scores 0.79 on 300 CellBench cells, where HVG-PCA scores 0.87 (tutorial 1). Its cost is
-        memory: 100,000 cells x 18,000 matched genes take 7 GB, where ``"mean"`` takes a few MB.
+        ``"paper"`` is the default because it wins the model card's evaluation panel with the bundled default
+        model: on CellBench (CEL-seq2 vs Drop-seq) batch ASW 0.91 vs 0.69 and Leiden NMI vs cell line 0.82 vs
+        0.02, on Baron pancreas (4 donors) batch ASW 0.94 vs 0.71 and NMI vs cell type 0.74 vs 0.35, for
+        ``"paper"`` vs ``"mean"``. Part of its batch-ASW lead comes from its width (silhouettes shrink in
+        thousands of dimensions): reduced to 50 principal components it scores 0.78 on 240 CellBench cells, where
+        HVG-PCA scores 0.87 (tutorial 1). Its cost is memory: 100,000 cells x 18,000 matched genes take 7 GB,
+        where ``"mean"`` takes a few MB.
     key_added
         Name of the result, as in :func:`scanpy.pp.pca`: the embedding goes to ``.obsm[key_added]`` and its
         record to ``.uns[key_added]``; None (default) writes ``.obsm["X_sclong"]`` and ``.uns["sclong"]``.
