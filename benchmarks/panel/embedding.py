@@ -79,12 +79,17 @@ def scib_benchmark(representations: dict[str, np.ndarray], adata, batch_key: str
     import anndata as ad
     from scib_metrics.benchmark import Benchmarker
 
-    keys = {method: f"E{index}" for index, method in enumerate(representations) if method.endswith("PCA-50")}
+    unintegrated_method = "baseline: PCA-50 of HVGs"
+    keys = {
+        method: f"E{index}"
+        for index, method in enumerate(representations)
+        if method.endswith("PCA-50") or method == unintegrated_method
+    }
     holder = ad.AnnData(
         obs=adata.obs[[batch_key, label_key]].astype(str).astype("category"),
         obsm={key: np.asarray(representations[method], dtype=np.float32) for method, key in keys.items()},
     )
-    unintegrated = keys["baseline: PCA-50 of HVGs"]
+    unintegrated = keys[unintegrated_method]
     bench = Benchmarker(
         holder,
         batch_key=batch_key,
